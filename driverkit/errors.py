@@ -1,0 +1,175 @@
+"""The one error hierarchy of driverkit: every failure a user can act on is a DriverkitError.
+
+Bad input is refused in Python with the reason and the numbers, before anything
+reaches QEMU. Modules add subclasses here (append, keep the tree shallow).
+"""
+
+from __future__ import annotations
+
+
+class DriverkitError(Exception):
+    """Root of every error driverkit raises on purpose."""
+
+
+# --- configuration and input -------------------------------------------------------------
+
+
+class ConfigError(DriverkitError, ValueError):
+    """A MachineSpec, size string, command-line option or other input is malformed."""
+
+
+class SizeSyntaxError(ConfigError):
+    """A size such as "256M" could not be parsed."""
+
+
+# --- memory access ------------------------------------------------------------------------
+
+
+class AccessError(DriverkitError):
+    """An MMIO/RAM/port access was refused before it reached QEMU."""
+
+
+class BoundsError(AccessError, IndexError):
+    """An offset or length falls outside the mapping or address space."""
+
+
+class AlignmentError(AccessError):
+    """An access is not naturally aligned for its width."""
+
+
+class WidthError(AccessError):
+    """An access width is not one of 1, 2, 4, 8 bytes (8/16/32/64 bits)."""
+
+
+class ValueRangeError(AccessError, ValueError):
+    """A value does not fit the access width (or is negative)."""
+
+
+class UnbackedError(AccessError):
+    """Nothing (RAM, ROM, MMIO) backs the requested physical range."""
+
+
+class MappingError(AccessError):
+    """ioremap/iounmap misuse: size 0, wraparound, double unmap, use after unmap."""
+
+
+class ResourceBusy(DriverkitError):
+    """request_mem_region conflict, as the kernel's -EBUSY."""
+
+
+# --- the QEMU machine --------------------------------------------------------------------
+
+
+class MachineError(DriverkitError):
+    """Something went wrong with the QEMU process or its channels."""
+
+
+class QemuNotFound(MachineError):
+    """The QEMU binary for the requested architecture is not installed."""
+
+
+class MachineDied(MachineError):
+    """QEMU exited or was killed; carries exit status, signal and its stderr tail."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        returncode: int | None = None,
+        signal: int | None = None,
+        stderr_tail: str = "",
+    ) -> None:
+        self.returncode = returncode
+        self.signal = signal
+        self.stderr_tail = stderr_tail
+        detail = message
+        if returncode is not None:
+            detail += f" (exit status {returncode}"
+            detail += f", signal {signal})" if signal is not None else ")"
+        if stderr_tail:
+            detail += "\n--- QEMU stderr (tail) ---\n" + stderr_tail
+        super().__init__(detail)
+
+
+class MachineTimeout(MachineError, TimeoutError):
+    """A wait on the machine passed its deadline; says what was being waited for."""
+
+    def __init__(self, what: str, timeout: float) -> None:
+        self.what = what
+        self.timeout = timeout
+        super().__init__(f"timed out after {timeout:g} s waiting for {what}")
+
+
+class QtestError(MachineError):
+    """QEMU answered a qtest command with FAIL or something unparsable."""
+
+
+class QmpError(MachineError):
+    """A QMP command failed."""
+
+
+# --- PCI ----------------------------------------------------------------------------------
+
+
+class PciError(DriverkitError):
+    """PCI enumeration, BAR assignment or enable failed."""
+
+
+class DeviceNotFound(PciError, LookupError):
+    """No device matched the search."""
+
+
+# --- registers -----------------------------------------------------------------------------
+
+
+class RegisterError(DriverkitError):
+    """Register map misuse."""
+
+
+class LayoutError(RegisterError):
+    """A register map declaration is inconsistent (overlap, overflow, misalignment)."""
+
+
+class AccessDenied(RegisterError):
+    """The register's access kind forbids the operation (write to RO, read of WO)."""
+
+
+# --- allocator model ---------------------------------------------------------------------
+
+
+class MemModelError(DriverkitError):
+    """The allocator model cannot answer for this input."""
+
+
+class CmdlineError(MemModelError, ConfigError):
+    """A kernel command-line parameter is malformed; names the parameter."""
+
+
+class PoolError(MemModelError):
+    """gen_pool misuse: out of memory, double free, foreign address."""
+
+
+class OutOfMemory(PoolError):
+    """The pool or allocator has no block of the requested size and alignment."""
+
+
+# --- ELF images and guests -------------------------------------------------------------------
+
+
+class ElfError(DriverkitError):
+    """An ELF file is missing, corrupt or truncated."""
+
+
+class SymbolNotFound(ElfError, KeyError):
+    """The ELF has no symbol of that name."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; keep the plain message
+        return str(self.args[0]) if self.args else ""
+
+
+class GuestError(DriverkitError):
+    """A guest artifact is missing or the guest did not behave as expected."""
+
+
+class ArtifactMissing(GuestError):
+    """A built guest artifact (kernel, initramfs, firmware) is not in the cache; build it first."""

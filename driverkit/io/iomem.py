@@ -1,0 +1,186 @@
+"""IoMem: a bounds- and alignment-checked window on a physical range, like the kernel's __iomem.
+
+Accessors follow Linux: readb/readw/readl/readq are little-endian, the *_be
+variants byte-swap (ioread32be). Every access is checked in Python first, so a
+bad offset, width or value never reaches QEMU.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..errors import AlignmentError, BoundsError, MappingError, ValueRangeError, WidthError
+from ..transport.base import WIDTHS, Bus
+
+Tracer = Callable[[str, int, int, int], None]
+"""Called as tracer(op, phys, width, value) with op "r"/"w" (single) or "R"/"W"/"S" (bulk)."""
+
+
+def _swap(value: int, width: int) -> int:
+    return int.from_bytes(value.to_bytes(width, "little"), "big")
+
+
+class IoMem:
+    """A mapped physical range [phys, phys+size) on a bus (memory or I/O ports)."""
+
+    __slots__ = ("phys", "size", "name", "space", "_bus", "_tracer", "_mapped", "__weakref__")
+
+    def __init__(
+        self,
+        bus: Bus,
+        phys: int,
+        size: int,
+        *,
+        name: str = "",
+        space: str = "mem",
+        tracer: Tracer | None = None,
+    ) -> None:
+        if size <= 0:
+            raise MappingError(f"ioremap of size {size}: size must be > 0")
+        self.phys = phys
+        self.size = size
+        self.name = name
+        self.space = space
+        self._bus = bus
+        self._tracer = tracer
+        self._mapped = True
+
+    def __repr__(self) -> str:
+        state = "" if self._mapped else ", unmapped"
+        label = f" {self.name!r}" if self.name else ""
+        return f"<IoMem{label} {self.space} {self.phys:#x}+{self.size:#x}{state}>"
+
+    @property
+    def mapped(self) -> bool:
+        return self._mapped
+
+    def _unmap(self) -> None:
+        self._mapped = False
+
+    # --- checks ---------------------------------------------------------------------------
+
+    def _check(self, off: int, width: int) -> int:
+        if not self._mapped:
+            raise MappingError(f"{self!r}: access after iounmap")
+        if width not in WIDTHS:
+            raise WidthError(f"width {width} bytes is not one of 1, 2, 4, 8")
+        if off < 0 or off + width > self.size:
+            raise BoundsError(
+                f"offset {off:#x} width {width} outside mapping of size {self.size:#x}"
+            )
+        if off % width:
+            raise AlignmentError(f"offset {off:#x} not aligned to its width {width}")
+        return self.phys + off
+
+    def _check_range(self, off: int, n: int) -> int:
+        if not self._mapped:
+            raise MappingError(f"{self!r}: access after iounmap")
+        if n < 0:
+            raise BoundsError(f"negative length {n}")
+        if off < 0 or off + n > self.size:
+            raise BoundsError(f"range {off:#x}+{n:#x} outside mapping of size {self.size:#x}")
+        return self.phys + off
+
+    # --- generic sized access -------------------------------------------------------------
+
+    def read_width(self, off: int, width: int) -> int:
+        """Read `width` bytes (1/2/4/8) at `off`, little-endian."""
+        addr = self._check(off, width)
+        value = self._bus.read(addr, width)
+        if self._tracer is not None:
+            self._tracer("r", addr, width, value)
+        return value
+
+    def write_width(self, off: int, width: int, value: int) -> None:
+        """Write `width` bytes at `off`; refuses values that do not fit."""
+        addr = self._check(off, width)
+        if not isinstance(value, int) or value < 0 or value >> (8 * width):
+            raise ValueRangeError(f"value {value!r} does not fit in {width * 8} bits")
+        if self._tracer is not None:
+            self._tracer("w", addr, width, value)
+        self._bus.write(addr, width, value)
+
+    # --- kernel-style accessors -----------------------------------------------------------
+
+    def readb(self, off: int) -> int:
+        return self.read_width(off, 1)
+
+    def readw(self, off: int) -> int:
+        return self.read_width(off, 2)
+
+    def readl(self, off: int) -> int:
+        return self.read_width(off, 4)
+
+    def readq(self, off: int) -> int:
+        return self.read_width(off, 8)
+
+    def writeb(self, off: int, value: int) -> None:
+        self.write_width(off, 1, value)
+
+    def writew(self, off: int, value: int) -> None:
+        self.write_width(off, 2, value)
+
+    def writel(self, off: int, value: int) -> None:
+        self.write_width(off, 4, value)
+
+    def writeq(self, off: int, value: int) -> None:
+        self.write_width(off, 8, value)
+
+    def readw_be(self, off: int) -> int:
+        return _swap(self.read_width(off, 2), 2)
+
+    def readl_be(self, off: int) -> int:
+        return _swap(self.read_width(off, 4), 4)
+
+    def readq_be(self, off: int) -> int:
+        return _swap(self.read_width(off, 8), 8)
+
+    def writew_be(self, off: int, value: int) -> None:
+        self._check_value(value, 2)
+        self.write_width(off, 2, _swap(value, 2))
+
+    def writel_be(self, off: int, value: int) -> None:
+        self._check_value(value, 4)
+        self.write_width(off, 4, _swap(value, 4))
+
+    def writeq_be(self, off: int, value: int) -> None:
+        self._check_value(value, 8)
+        self.write_width(off, 8, _swap(value, 8))
+
+    @staticmethod
+    def _check_value(value: int, width: int) -> None:
+        if not isinstance(value, int) or value < 0 or value >> (8 * width):
+            raise ValueRangeError(f"value {value!r} does not fit in {width * 8} bits")
+
+    # --- bulk -----------------------------------------------------------------------------
+
+    def read(self, off: int, n: int) -> bytes:
+        """memcpy_fromio: n bytes from off."""
+        addr = self._check_range(off, n)
+        if n == 0:
+            return b""
+        data = self._bus.read_bytes(addr, n)
+        if self._tracer is not None:
+            self._tracer("R", addr, n, 0)
+        return data
+
+    def write(self, off: int, data: bytes | bytearray | memoryview) -> None:
+        """memcpy_toio: write data at off."""
+        data = bytes(data)
+        addr = self._check_range(off, len(data))
+        if not data:
+            return
+        if self._tracer is not None:
+            self._tracer("W", addr, len(data), 0)
+        self._bus.write_bytes(addr, data)
+
+    def memset(self, off: int, byte: int, n: int) -> None:
+        """memset_io: fill n bytes at off with byte."""
+        addr = self._check_range(off, n)
+        if not 0 <= byte <= 0xFF:
+            raise ValueRangeError(f"memset byte {byte!r} is not 0..255")
+        if n == 0:
+            return
+        if self._tracer is not None:
+            self._tracer("S", addr, n, byte)
+        self._bus.memset(addr, n, byte)

@@ -1,0 +1,1 @@
+"""Machine layer: MachineSpec -> QEMU argv, the process, QMP, qtest, the serial console."""

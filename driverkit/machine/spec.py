@@ -1,0 +1,79 @@
+"""MachineSpec: a declarative description of one QEMU machine, validated up front."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..units import parse_size
+
+ARCHES = ("x86_64", "aarch64")
+MACHINES = {"x86_64": ("q35", "pc"), "aarch64": ("virt",)}
+DEFAULT_MACHINE = {"x86_64": "q35", "aarch64": "virt"}
+ACCELS = ("tcg", "kvm")
+FIRMWARES = ("bare", "seabios")
+
+
+@dataclass(frozen=True)
+class MachineSpec:
+    """What to launch. Defaults: x86_64 q35, 256 MiB, bare firmware, TCG."""
+
+    arch: str = "x86_64"
+    machine: str | None = None
+    memory: int | str = "256M"
+    accel: str = "tcg"
+    firmware: str = "bare"
+    devices: tuple[str, ...] | list[str] = ()
+    kernel: str | None = None
+    initrd: str | None = None
+    append: str | None = None
+    shared_ram: bool = True
+    extra_args: tuple[str, ...] | list[str] = ()
+    cpu: str | None = None
+    startup_timeout: float = 10.0
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHES:
+            raise ConfigError(f"arch {self.arch!r} not supported; choose one of {', '.join(ARCHES)}")
+        machine = self.machine or DEFAULT_MACHINE[self.arch]
+        if machine not in MACHINES[self.arch]:
+            raise ConfigError(
+                f"machine {machine!r} not supported on {self.arch}; "
+                f"choose one of {', '.join(MACHINES[self.arch])}"
+            )
+        object.__setattr__(self, "machine", machine)
+        size = parse_size(self.memory, "memory")
+        if size < (16 << 20) or size % (1 << 20):
+            raise ConfigError(f"memory must be a whole number of MiB >= 16M, got {size} bytes")
+        object.__setattr__(self, "memory", size)
+        if self.accel not in ACCELS:
+            raise ConfigError(f"accel {self.accel!r} not supported; choose one of {', '.join(ACCELS)}")
+        if self.firmware not in FIRMWARES and not Path(self.firmware).is_file():
+            raise ConfigError(
+                f"firmware {self.firmware!r} is neither 'bare', 'seabios' nor an existing file"
+            )
+        if self.arch == "aarch64" and self.firmware == "seabios":
+            raise ConfigError("firmware 'seabios' exists only on x86_64")
+        if isinstance(self.devices, str):
+            raise ConfigError("devices must be a list of -device strings, not one string")
+        object.__setattr__(self, "devices", tuple(self.devices))
+        object.__setattr__(self, "extra_args", tuple(self.extra_args))
+        for name in ("kernel", "initrd"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise ConfigError(f"{name} {path!r} does not exist")
+        if self.append is not None and self.kernel is None:
+            raise ConfigError("append (a kernel command line) needs a kernel")
+        if self.startup_timeout <= 0:
+            raise ConfigError(f"startup_timeout must be > 0, got {self.startup_timeout}")
+
+    @property
+    def memory_bytes(self) -> int:
+        """The RAM size in bytes (memory is normalised to int at construction)."""
+        return int(self.memory)
+
+    def with_(self, **changes: object) -> "MachineSpec":
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""PCI: config space, enumeration, BAR sizing/assignment, enable."""
