@@ -1,0 +1,24 @@
+#!/bin/sh
+# Build the bare-metal firmware into CACHE_DIR/firmware/fw.elf (idempotent: make rebuilds only
+# what changed). Usage: guest/firmware/build.sh [CACHE_DIR]  (default ${DRIVERKIT_CACHE:-~/.cache/driverkit})
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${1:-${DRIVERKIT_CACHE:-$HOME/.cache/driverkit}}
+out="$cache/firmware"
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need gcc || ! need ld || ! need make; then
+    echo "build.sh: installing gcc, binutils, make" >&2
+    sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get install -y gcc binutils make >&2
+fi
+# -m32 -ffreestanding needs no 32-bit libc or libgcc (the firmware avoids 64-bit division);
+# gcc-multilib is only needed if a probe compile fails.
+if ! echo 'int x;' | gcc -m32 -ffreestanding -c -x c - -o /dev/null 2>/dev/null; then
+    echo "build.sh: gcc cannot target -m32; installing gcc-multilib" >&2
+    sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get install -y gcc-multilib >&2
+fi
+mkdir -p "$out"
+make -s -C "$here" OUT="$out" "$out/fw.elf" >&2
+echo "$out/fw.elf"
