@@ -51,6 +51,12 @@ class IoMem:
         return f"<IoMem{label} {self.space} {self.phys:#x}+{self.size:#x}{state}>"
 
     @property
+    def page_range(self) -> tuple[int, int]:
+        """(start, size) of the whole pages the mapping covers, as the kernel maps them."""
+        start = self.phys & ~0xFFF
+        return start, ((self.phys + self.size + 0xFFF) & ~0xFFF) - start
+
+    @property
     def mapped(self) -> bool:
         return self._mapped
 

@@ -1,0 +1,46 @@
+"""`driverkit probe`: launch a machine, list PCI devices with their BARs and the flat memory map."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from ..machine.machine import Machine
+from .common import add_json, add_machine_options, emit, spec_from_args
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("probe", help="launch, list PCI devices with BARs and the flat memory map")
+    add_machine_options(p)
+    add_json(p)
+    p.set_defaults(func=run)
+
+
+async def _probe(args: argparse.Namespace) -> dict:
+    async with Machine(spec_from_args(args)) as m:
+        devices = [d.to_json() for d in m.pci] if m.spec.arch == "x86_64" else []
+        memory = [
+            {"start": r.start, "end": r.end, "kind": r.kind, "backing": r.backing, "name": r.name}
+            for r in m.flat.ranges
+        ]
+        return {"machine": m.spec.machine, "arch": m.spec.arch, "memory": m.spec.memory_bytes,
+                "pci": devices, "memory_map": memory}
+
+
+def _text(info: dict) -> str:
+    lines = [f"{info['arch']} {info['machine']}, {info['memory'] >> 20} MiB RAM", "", "PCI devices:"]
+    for d in info["pci"]:
+        lines.append(f"  {d['address']}  {d['vendor']:04x}:{d['device']:04x}  class {d['class']:06x}")
+        for b in d["bars"]:
+            kind = "I/O" if b["kind"] == "io" else ("64-bit mem" if b["is64"] else "mem")
+            lines.append(f"      BAR{b['index']}: {kind} at {b['address']:#x} size {b['size']:#x}")
+    lines += ["", "Memory map (QEMU flat view):"]
+    for r in info["memory_map"]:
+        lines.append(f"  {r['start']:016x}-{r['end']:016x}  {r['backing']:<5} {r['name']}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    info = asyncio.run(_probe(args))
+    emit(args, info, _text(info))
+    return 0

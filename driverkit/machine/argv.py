@@ -1,0 +1,71 @@
+"""MachineSpec -> the QEMU command line. Pure: paths and fds come from the caller."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import QemuNotFound
+from .spec import MachineSpec
+
+BINARIES = {"x86_64": "qemu-system-x86_64", "aarch64": "qemu-system-aarch64"}
+RAM_BACKEND_ID = "ram0"
+
+
+@dataclass(frozen=True)
+class Channels:
+    """File descriptors (inherited by QEMU) of the three socketpairs, and file paths."""
+
+    qmp_fd: int
+    qtest_fd: int
+    serial_fd: int
+    bios: Path | None
+    ram_path: Path | None
+
+
+def qemu_binary(arch: str) -> str:
+    path = shutil.which(BINARIES[arch])
+    if path is None:
+        raise QemuNotFound(
+            f"{BINARIES[arch]} is not installed (Debian: apt-get install "
+            f"{'qemu-system-x86' if arch == 'x86_64' else 'qemu-system-arm'})"
+        )
+    return path
+
+
+def build_argv(spec: MachineSpec, ch: Channels) -> list[str]:
+    """The full argv for `spec`, talking QMP, qtest and serial over inherited socket fds."""
+    mem_mib = spec.memory_bytes >> 20
+    machine = str(spec.machine)
+    if spec.shared_ram and ch.ram_path is not None:
+        machine += f",memory-backend={RAM_BACKEND_ID}"
+    argv = [qemu_binary(spec.arch), "-M", machine, "-m", f"{mem_mib}M"]
+    if spec.shared_ram and ch.ram_path is not None:
+        argv += [
+            "-object",
+            f"memory-backend-file,id={RAM_BACKEND_ID},size={mem_mib}M,"
+            f"mem-path={ch.ram_path},share=on",
+        ]
+    argv += ["-accel", spec.accel]
+    cpu = spec.cpu or ("cortex-a57" if spec.arch == "aarch64" else None)
+    if cpu:
+        argv += ["-cpu", cpu]
+    argv += ["-display", "none", "-nodefaults", "-no-user-config", "-no-reboot"]
+    argv += ["-chardev", f"socket,id=dkqmp,fd={ch.qmp_fd}", "-mon", "chardev=dkqmp,mode=control"]
+    # QEMU 7.2 looks the qtest chardev up by the fixed id "qtest" (qtest_set_chardev)
+    argv += ["-chardev", f"socket,id=qtest,fd={ch.qtest_fd}", "-qtest", "chardev:qtest"]
+    argv += ["-qtest-log", "none"]
+    argv += ["-chardev", f"socket,id=dkserial,fd={ch.serial_fd}", "-serial", "chardev:dkserial"]
+    if ch.bios is not None:
+        argv += ["-bios", str(ch.bios)]
+    if spec.kernel:
+        argv += ["-kernel", spec.kernel]
+    if spec.initrd:
+        argv += ["-initrd", spec.initrd]
+    if spec.append:
+        argv += ["-append", spec.append]
+    for dev in spec.devices:
+        argv += ["-device", dev]
+    argv += list(spec.extra_args)
+    return argv

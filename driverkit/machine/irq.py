@@ -1,0 +1,73 @@
+"""Interrupt observation: qtest's intercepted IRQ lines as a level mirror and awaitables."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from ..errors import MachineError, MachineTimeout
+
+if TYPE_CHECKING:
+    from .machine import Machine
+
+
+class IrqMonitor:
+    """Levels of the intercepted interrupt controller's input lines, and waits on them."""
+
+    def __init__(self, machine: "Machine") -> None:
+        self._m = machine
+        self.levels: dict[int, bool] = {}
+        self.counts: dict[int, int] = {}
+        self.intercepted: str | None = None
+        self._changed: asyncio.Event | None = None
+
+    def intercept(self, qom_path: str) -> None:
+        """Intercept the inputs of the device at `qom_path` (one device per machine, for good)."""
+        if self.intercepted == qom_path:
+            return
+        if self.intercepted is not None:
+            raise MachineError(
+                f"IRQs of {self.intercepted} are already intercepted; qtest allows one device"
+            )
+        assert self._m.qtest is not None
+        self._m.qtest.irq_intercept_in(qom_path)
+        self.intercepted = qom_path
+
+    def _on_level(self, line: int, level: bool) -> None:
+        self.levels[line] = level
+        if level:
+            self.counts[line] = self.counts.get(line, 0) + 1
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+
+    def level(self, line: int) -> bool:
+        """The current level of `line` (False if it never changed)."""
+        return self.levels.get(line, False)
+
+    async def wait_level(self, line: int, level: bool, timeout: float = 5.0) -> None:
+        """Wait until `line` is at `level`; MachineTimeout names the line on the deadline."""
+        if self._changed is None:
+            self._changed = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.levels.get(line, False) != level:
+            self._m.check_alive()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                state = "raised" if level else "lowered"
+                raise MachineTimeout(f"IRQ line {line} to be {state}", timeout)
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.1))
+            except asyncio.TimeoutError:
+                if self._m.qtest is not None and not self._m.qtest.closed:
+                    self._m.qtest.sync()  # flush lines QEMU sent while we were idle
+
+    async def wait_raised(self, line: int, timeout: float = 5.0) -> None:
+        await self.wait_level(line, True, timeout)
+
+    async def wait_lowered(self, line: int, timeout: float = 5.0) -> None:
+        await self.wait_level(line, False, timeout)

@@ -1,0 +1,456 @@
+"""Machine: one QEMU, its QMP session, qtest channel, shared RAM and serial console.
+
+`async with Machine(spec) as m:` launches QEMU, connects everything, and tears it
+all down on exit — QMP `quit`, then SIGTERM, then SIGKILL, always reaped, the
+private temp dir removed — also when the body raises or QEMU crashes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import tempfile
+import weakref
+from pathlib import Path
+from typing import Any
+
+from qemu.qmp import QMPClient
+
+from ..errors import (
+    BoundsError,
+    MachineDied,
+    MachineError,
+    MachineTimeout,
+    MappingError,
+    QmpError,
+    UnbackedError,
+)
+from ..io.iomem import IoMem
+from ..io.resource import Resource, ResourceTree
+from ..io.trace import Trace
+from ..transport.base import Bus
+from ..transport.mtree import FlatView
+from ..transport.qtest import PortBus, QtestBus, QtestChannel
+from ..transport.shm import SharedRam
+from .argv import RAM_BACKEND_ID, Channels, build_argv
+from .console import SerialConsole
+from .firmware import write_bare_firmware
+from .irq import IrqMonitor
+from .process import QemuProcess
+from .spec import MachineSpec
+
+PAGE = 4096
+QUIT_GRACE = 2.0
+
+
+def _private_dir() -> Path:
+    """A 0700 temp dir, on /dev/shm when it exists so the RAM backend file lives in memory."""
+    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    return Path(tempfile.mkdtemp(prefix="driverkit-", dir=base))
+
+
+def _emergency_cleanup(proc: QemuProcess | None, tmp: Path | None) -> None:
+    """Last resort when a Machine is dropped unclosed: kill QEMU, remove its files."""
+    if proc is not None:
+        proc.kill()
+        proc.wait_exit(5.0)
+    if tmp is not None:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class Machine:
+    """A running QEMU machine. Use as `async with Machine(MachineSpec(...)) as m`."""
+
+    def __init__(self, spec: MachineSpec | None = None, **fields: Any) -> None:
+        if spec is not None and fields:
+            spec = spec.with_(**fields)
+        self.spec = spec or MachineSpec(**fields)
+        self.io_timeout = 5.0
+        self.trace = Trace()
+        self.console = SerialConsole()
+        self.irq = IrqMonitor(self)
+        self.qmp = QMPClient(f"driverkit-{os.getpid()}")
+        self.events: list[dict] = []
+        self.tmpdir: Path | None = None
+        self.process: QemuProcess | None = None
+        self.qtest: QtestChannel | None = None
+        self.shm: SharedRam | None = None
+        self.flat: FlatView = FlatView([])
+        self.resources = ResourceTree()
+        self._mmio_overlays: dict[object, tuple[int, int]] = {}
+        self._mappings: "weakref.WeakSet[IoMem]" = weakref.WeakSet()
+        self._socks: list[socket.socket] = []
+        self._exit: asyncio.Future[int] | None = None
+        self._pci = None
+        self._dma = None
+        self._finalizer: weakref.finalize | None = None
+        self._closed = False
+        self._mem_bus: Bus | None = None
+        self._port_bus: PortBus | None = None
+        self._ram_fd: int | None = None
+        self._event_task: asyncio.Task | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> "Machine":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Launch QEMU and connect QMP, qtest and the serial console within the deadline."""
+        try:
+            await asyncio.wait_for(self._start(), self.spec.startup_timeout)
+        except asyncio.TimeoutError:
+            await self.close()
+            raise MachineTimeout("QEMU to start and answer QMP and qtest",
+                                 self.spec.startup_timeout) from None
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _start(self) -> None:
+        spec = self.spec
+        self.tmpdir = _private_dir()
+        self.console = SerialConsole(self.tmpdir / "serial.log")
+        ours, theirs = [], []
+        for _ in range(3):
+            a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            ours.append(a)
+            theirs.append(b)
+        self._socks = ours
+        bios = None
+        if spec.firmware == "bare":
+            bios = write_bare_firmware(spec.arch, self.tmpdir)
+        elif spec.firmware != "seabios":
+            bios = Path(spec.firmware)
+        ram_path = None
+        if spec.shared_ram:
+            ram_path = self.tmpdir / "ram"
+            self._ram_fd = os.open(ram_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            os.ftruncate(self._ram_fd, spec.memory_bytes)
+        channels = Channels(theirs[0].fileno(), theirs[1].fileno(), theirs[2].fileno(),
+                            bios, ram_path)
+        argv = build_argv(spec, channels)
+        (self.tmpdir / "cmdline").write_text(" ".join(argv) + "\n")
+        try:
+            self.process = QemuProcess(argv, [s.fileno() for s in theirs],
+                                       self.tmpdir / "qemu.stderr")
+        finally:
+            for s in theirs:
+                s.close()
+        self._finalizer = weakref.finalize(self, _emergency_cleanup, self.process, self.tmpdir)
+        loop = asyncio.get_running_loop()
+        self._exit = self.process.watch(loop)
+        self._exit.add_done_callback(self._on_exit)
+
+        await self._until_alive(self.qmp.connect(ours[0]), "the QMP handshake")
+        self._event_task = loop.create_task(self._collect_events())
+        self.qtest = QtestChannel(ours[1], timeout=self.io_timeout, on_closed=self._channel_closed)
+        self.qtest.add_irq_listener(self.trace.irq)
+        self.qtest.add_irq_listener(self.irq._on_level)
+        loop.add_reader(ours[1].fileno(), self._poll_qtest)
+        await self.console.attach(ours[2], self._death_error)
+        self.qtest.sync()
+        await self.refresh_memory_map()
+        if spec.shared_ram and self._ram_fd is not None:
+            self.shm = SharedRam(self._ram_fd, spec.memory_bytes,
+                                 self.flat.ram_of(RAM_BACKEND_ID))
+            os.unlink(ram_path)  # both sides hold it open; nothing is left behind on a crash
+        self._mem_bus = QtestBus(self.qtest)
+        self._port_bus = PortBus(self.qtest)
+        self._build_resources()
+
+    async def _until_alive(self, coro: Any, what: str) -> Any:
+        """Await `coro`, but fail with MachineDied as soon as QEMU exits."""
+        assert self._exit is not None
+        task = asyncio.ensure_future(coro)
+        done, _ = await asyncio.wait({task, self._exit}, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            return task.result()
+        task.cancel()
+        try:
+            await task
+        except BaseException:
+            pass
+        raise self._death_error() or MachineDied(f"QEMU exited while waiting for {what}")
+
+    async def _collect_events(self) -> None:
+        try:
+            async for event in self.qmp.events:
+                self.events.append(dict(event))
+        except (asyncio.CancelledError, Exception):
+            pass
+
+    def _on_exit(self, fut: asyncio.Future) -> None:
+        for s in self._socks:  # wake any reader blocked on a channel
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.irq._wake()
+
+    def _poll_qtest(self) -> None:
+        if self.qtest is None:
+            return
+        self.qtest.poll_async()
+        if self.qtest.closed:
+            asyncio.get_running_loop().remove_reader(self._socks[1].fileno())
+
+    def _death_error(self) -> MachineDied | None:
+        """MachineDied if QEMU has exited (or is about to), else None."""
+        if self.process is None:
+            return None
+        if self.process.returncode is None and not (self.qtest and self.qtest.closed):
+            return None
+        self.process.wait_exit(1.5)
+        if self.process.returncode is None:
+            return None
+        return self.process.died()
+
+    def _channel_closed(self) -> Exception:
+        assert self.process is not None
+        self.process.wait_exit(1.5)
+        if self.process.returncode is None:
+            return MachineDied("QEMU closed the qtest channel but is still running",
+                               stderr_tail=self.process.stderr_tail())
+        return self.process.died("QEMU exited during a qtest command")
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.returncode is None and not self._closed
+
+    def check_alive(self) -> None:
+        """Raise MachineDied if QEMU is gone."""
+        if self.process is None:
+            raise MachineError("machine not started")
+        if self.process.returncode is not None:
+            raise self.process.died()
+
+    async def close(self) -> None:
+        """Quit QEMU (QMP quit, SIGTERM, SIGKILL), reap it, remove sockets and temp files."""
+        if self._closed:
+            return
+        self._closed = True
+        proc = self.process
+        try:
+            if proc is not None and proc.returncode is None and self.qmp.runstate.name == "RUNNING":
+                try:
+                    await asyncio.wait_for(self.qmp.execute("quit"), QUIT_GRACE)
+                except BaseException:
+                    pass
+                for _ in range(int(QUIT_GRACE / 0.01)):
+                    if proc.returncode is not None:
+                        break
+                    await asyncio.sleep(0.01)
+            if proc is not None:
+                await proc.terminate()
+        finally:
+            await self._release()
+
+    async def _release(self) -> None:
+        if self._event_task is not None:
+            self._event_task.cancel()
+        try:
+            await asyncio.wait_for(self.qmp.disconnect(), 2.0)
+        except BaseException:
+            pass
+        if self._socks and self.qtest is not None and not self.qtest.closed:
+            try:
+                asyncio.get_running_loop().remove_reader(self._socks[1].fileno())
+            except (ValueError, OSError):
+                pass
+        await self.console.close()
+        for m in list(self._mappings):
+            m._unmap()
+        if self.shm is not None:
+            self.shm.close()
+        if self._ram_fd is not None:
+            os.close(self._ram_fd)
+            self._ram_fd = None
+        for s in self._socks:
+            s.close()
+        if self._finalizer is not None:
+            self._finalizer()  # kills (already reaped) and removes the temp dir
+        elif self.tmpdir is not None:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+        if self._dma is not None:
+            self._dma.report_leaks()
+
+    # --- QMP helpers ------------------------------------------------------------------------
+
+    async def execute(self, cmd: str, args: dict | None = None, timeout: float = 10.0) -> Any:
+        """A QMP command with a deadline; QEMU dying turns into MachineDied."""
+        self.check_alive()
+        try:
+            return await asyncio.wait_for(self._until_alive(self.qmp.execute(cmd, args), cmd),
+                                          timeout)
+        except asyncio.TimeoutError:
+            raise MachineTimeout(f"QMP {cmd}", timeout) from None
+        except MachineError:
+            raise
+        except Exception as exc:  # qemu.qmp ExecuteError and friends
+            raise QmpError(f"QMP {cmd} failed: {exc}") from exc
+
+    async def hmp(self, command: str, timeout: float = 10.0) -> str:
+        """A human monitor command (read-only use: info ...), through QMP."""
+        return str(await self.execute("human-monitor-command", {"command-line": command}, timeout))
+
+    async def mtree_text(self) -> str:
+        return await self.hmp("info mtree -f")
+
+    async def refresh_memory_map(self) -> FlatView:
+        """Re-read QEMU's flat memory view (what backs each address)."""
+        self.flat = FlatView.parse(await self.mtree_text())
+        if self.shm is not None:
+            self.shm.set_ranges(self.flat.ram_of(RAM_BACKEND_ID))
+        return self.flat
+
+    # --- memory map and routing -------------------------------------------------------------
+
+    def add_mmio_overlay(self, key: object, start: int, size: int) -> None:
+        """Tell the router that [start, start+size) is now device MMIO (e.g. an enabled BAR)."""
+        self._mmio_overlays[key] = (start, size)
+
+    def remove_mmio_overlay(self, key: object) -> None:
+        self._mmio_overlays.pop(key, None)
+
+    def backing(self, addr: int) -> str:
+        """What backs a guest-physical address: "RAM", "ROM", "MMIO" or "none"."""
+        for start, size in self._mmio_overlays.values():
+            if start <= addr < start + size:
+                return "MMIO"
+        r = self.flat.find(addr)
+        return r.backing if r else "none"
+
+    def unbacked(self, start: int, size: int) -> list[tuple[int, int]]:
+        """Sub-ranges of [start, start+size) that neither QEMU's map nor an enabled BAR backs."""
+        holes = self.flat.holes(start, size)
+        out = []
+        for hs, hn in holes:
+            pieces = [(hs, hn)]
+            for os_, on in self._mmio_overlays.values():
+                nxt = []
+                for ps, pn in pieces:
+                    if os_ + on <= ps or ps + pn <= os_:
+                        nxt.append((ps, pn))
+                        continue
+                    if ps < os_:
+                        nxt.append((ps, os_ - ps))
+                    if os_ + on < ps + pn:
+                        nxt.append((os_ + on, ps + pn - os_ - on))
+                pieces = nxt
+            out += pieces
+        return out
+
+    def _bus_for(self, start: int, size: int) -> Bus:
+        if self.shm is not None and self.shm.covers(start, size):
+            return self.shm
+        assert self._mem_bus is not None
+        return self._mem_bus
+
+    # --- ioremap ----------------------------------------------------------------------------
+
+    def ioremap(self, phys: int, size: int, *, allow_unbacked: bool = False,
+                name: str = "") -> IoMem:
+        """Map [phys, phys+size) like the kernel's ioremap: page-granular, checked, traced.
+
+        RAM goes through shared memory when enabled, everything else through qtest.
+        Ranges nothing backs are refused unless allow_unbacked=True.
+        """
+        self.check_alive()
+        if not isinstance(phys, int) or not isinstance(size, int):
+            raise MappingError(f"ioremap needs integers, got {phys!r}, {size!r}")
+        if size <= 0:
+            raise MappingError(f"ioremap({phys:#x}, {size}): size must be > 0")
+        limit = 1 << 64
+        if phys < 0 or phys + size > limit:
+            raise BoundsError(f"ioremap({phys:#x}, {size:#x}) wraps around the address space")
+        if not allow_unbacked:
+            holes = self.unbacked(phys, size)
+            if holes:
+                desc = ", ".join(f"{s:#x}-{s + n - 1:#x}" for s, n in holes[:4])
+                raise UnbackedError(
+                    f"ioremap({phys:#x}, {size:#x}): nothing backs {desc} "
+                    "(pass allow_unbacked=True to map it anyway)"
+                )
+        iomem = IoMem(self._bus_for(phys, size), phys, size, name=name,
+                      tracer=self.trace.tracer("mem"))
+        self._mappings.add(iomem)
+        return iomem
+
+    def iounmap(self, iomem: IoMem) -> None:
+        """Unmap; later accesses through `iomem` raise MappingError."""
+        if not iomem.mapped:
+            raise MappingError(f"iounmap of {iomem!r}: already unmapped")
+        iomem._unmap()
+        self._mappings.discard(iomem)
+
+    def ioport_map(self, port: int, size: int, *, name: str = "") -> IoMem:
+        """An IoMem over x86 I/O ports [port, port+size) (the kernel's ioport_map)."""
+        self.check_alive()
+        if self.spec.arch != "x86_64":
+            raise MappingError("I/O ports exist only on x86_64")
+        if port < 0 or size <= 0 or port + size > 0x10000:
+            raise BoundsError(f"ioport_map({port:#x}, {size:#x}) outside the 64 KiB port space")
+        assert self._port_bus is not None
+        iomem = IoMem(self._port_bus, port, size, name=name, space="io",
+                      tracer=self.trace.tracer("io"))
+        self._mappings.add(iomem)
+        return iomem
+
+    def read_phys(self, addr: int, n: int) -> bytes:
+        """Bulk read of guest-physical memory (shared RAM when possible, else qtest)."""
+        self.check_alive()
+        return self._bus_for(addr, max(n, 1)).read_bytes(addr, n) if n else b""
+
+    def write_phys(self, addr: int, data: bytes) -> None:
+        """Bulk write of guest-physical memory (used by ELF loading and DMA buffers)."""
+        self.check_alive()
+        if data:
+            self._bus_for(addr, len(data)).write_bytes(addr, bytes(data))
+
+    # --- resources ------------------------------------------------------------------------
+
+    def _build_resources(self) -> None:
+        """Seed the resource tree from QEMU's map: RAM is busy System RAM, the rest non-busy."""
+        merged: list[list] = []
+        for r in self.flat.ranges:
+            name = "System RAM" if r.backing == "RAM" else r.name
+            busy = r.backing == "RAM"
+            if merged and merged[-1][2] == name and merged[-1][1] + 1 == r.start:
+                merged[-1][1] = r.end
+            else:
+                merged.append([r.start, r.end, name, busy])
+        for start, end, name, busy in merged:
+            self.resources.insert(start, end - start + 1, name, busy=busy)
+
+    def request_mem_region(self, start: int, size: int, name: str) -> Resource:
+        """Claim a region like the kernel: nests under non-busy regions, refuses busy ones."""
+        return self.resources.request(start, size, name)
+
+    def release_mem_region(self, res: Resource) -> None:
+        self.resources.release(res)
+
+    def iomem(self) -> str:
+        """The resource tree as /proc/iomem text."""
+        return self.resources.render()
+
+    # --- higher layers (lazy) -----------------------------------------------------------------
+
+    @property
+    def pci(self):
+        """The PCI bus (enumerated on first use)."""
+        if self._pci is None:
+            from ..pci.bus import PciBus
+
+            self._pci = PciBus.for_machine(self)
+        return self._pci
+
+    def __repr__(self) -> str:
+        state = "running" if self.alive else "stopped"
+        return f"<Machine {self.spec.arch} {self.spec.machine} {self.spec.memory_bytes >> 20}M {state}>"
