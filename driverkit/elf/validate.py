@@ -17,10 +17,12 @@ ELF_MAGIC = b"\x7fELF"
 def check_elf_bytes(data: bytes, path: str) -> None:
     """Raise ElfError unless `data` is a complete ELF: header, program/section tables, segments."""
     size = len(data)
+    if size == 0:
+        raise ElfError(f"{path}: empty file, not an ELF")
+    if data[:4] != ELF_MAGIC[: len(data)]:
+        raise ElfError(f"{path}: not an ELF file: magic {data[:4]!r}, expected {ELF_MAGIC!r}")
     if size < 16:
         raise ElfError(f"{path}: truncated: {size} bytes, shorter than the 16-byte ELF identification")
-    if data[:4] != ELF_MAGIC:
-        raise ElfError(f"{path}: not an ELF file: magic {data[:4]!r}, expected {ELF_MAGIC!r}")
     ei_class, ei_data = data[4], data[5]
     if ei_class not in (1, 2):
         raise ElfError(f"{path}: corrupt ELF: EI_CLASS is {ei_class}, expected 1 (32-bit) or 2 (64-bit)")
