@@ -1,0 +1,389 @@
+"""The register layout test: does the live device behave as the RegisterMap declares?
+
+Two phases, so writes to one register cannot disturb another's reset value:
+  1. reads  - reset values, and which access widths read back consistently;
+  2. writes - bit patterns into RW/RO registers (read back, then restore), W1C/W1S/RC/WO
+              behaviour, volatile registers observed changing.
+Nothing the declaration calls destructive (RC reads, W1C/W1S/WO writes, side_effects=True)
+is done unless destructive=True. The device is expected to be fresh from reset.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from .shape import WIDTHS
+
+if TYPE_CHECKING:
+    from .block import RegisterBlock
+    from .register import BoundRegister
+
+TRIGGER_TIMEOUT = 1.0  # seconds to wait for a trigger to set W1C/RC bits
+VOLATILE_READS = 5
+VOLATILE_GAP = 0.002
+
+
+@dataclass
+class Finding:
+    """One test of one register. status: ok | mismatch | skipped | info."""
+
+    register: str
+    offset: int
+    width: int
+    access: str
+    test: str
+    status: str
+    detail: str = ""
+    expected: int | None = None
+    observed: int | None = None
+
+
+@dataclass
+class CheckReport:
+    """Result of RegisterMap.check(): `.ok`, `.mismatches`, str() = table, `.to_json()`."""
+
+    map: str
+    target: str
+    destructive: bool
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def mismatches(self) -> list[Finding]:
+        return [f for f in self.findings if f.status == "mismatch"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def for_register(self, path: str) -> list[Finding]:
+        return [f for f in self.findings if f.register == path]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "map": self.map,
+            "target": self.target,
+            "destructive": self.destructive,
+            "ok": self.ok,
+            "mismatches": len(self.mismatches),
+            "findings": [asdict(f) for f in self.findings],
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def __str__(self) -> str:
+        mode = "destructive" if self.destructive else "non-destructive"
+        n = len(self.mismatches)
+        head = f"{self.map} layout check on {self.target} ({mode}): " + (
+            "OK" if n == 0 else f"{n} mismatch{'es' if n != 1 else ''}"
+        )
+        rows = [("register", "offset", "access", "test", "result", "expected", "observed", "detail")]
+        for f in self.findings:
+            digits = f.width * 2
+            hx = (lambda v: "" if v is None else f"0x{v:0{digits}x}")
+            rows.append(
+                (f.register, f"{f.offset:#05x}", f.access, f.test,
+                 f.status.upper() if f.status == "mismatch" else f.status,
+                 hx(f.expected), hx(f.observed), f.detail)
+            )
+        widths = [max(len(r[i]) for r in rows) for i in range(7)]
+        lines = [head]
+        for r in rows:
+            lines.append("  ".join(c.ljust(w) for c, w in zip(r[:7], widths)) + "  " + r[7])
+        return "\n".join(line.rstrip() for line in lines)
+
+
+def _hex(v: int, width: int) -> str:
+    return f"0x{v:0{width * 2}x}"
+
+
+def _pattern(byte: int, width: int) -> int:
+    return int.from_bytes(bytes([byte]) * width, "little")
+
+
+class _Checker:
+    def __init__(self, regs: "RegisterBlock", destructive: bool) -> None:
+        self.regs = regs
+        self.destructive = destructive
+        self.report = CheckReport(type(regs).__name__, repr(regs.iomem), destructive)
+        self.initial: dict[str, int] = {}
+
+    def add(self, r: "BoundRegister", test: str, status: str, detail: str = "",
+            expected: int | None = None, observed: int | None = None) -> None:
+        d = r.decl
+        self.report.findings.append(
+            Finding(r.path, r.offset, d.width, d.describe_access(), test, status, detail,
+                    expected, observed)
+        )
+
+    # --- phase 1: reads -------------------------------------------------------------------
+
+    def phase_reads(self, r: "BoundRegister") -> None:
+        d = r.decl
+        if not d.readable:
+            self.add(r, "reset", "skipped", "write-only: never read")
+            return
+        if d.destructive_read and not self.destructive:
+            why = "side_effects=True" if d.side_effects else "read-to-clear"
+            self.add(r, "reset", "skipped", f"{why}: not read (pass destructive=True)")
+            return
+        value = r._read_logical()
+        self.initial[r.path] = value
+        if d.volatile:
+            extra = "" if d.reset is None else f" (declared reset {_hex(d.reset, d.width)} not compared)"
+            self.add(r, "reset", "info", "volatile" + extra, observed=value)
+        elif d.reset is not None:
+            diff = (value ^ d.reset) & ~d.wo_mask & d.shape.full
+            if diff:
+                self.add(r, "reset", "mismatch",
+                         f"bits {_hex(diff, d.width)} differ from the declared reset value",
+                         expected=d.reset, observed=value)
+            else:
+                self.add(r, "reset", "ok", expected=d.reset, observed=value)
+        else:
+            self.add(r, "reset", "info", "no reset value declared", observed=value)
+        if not d.volatile and not d.rc_mask:
+            self.probe_widths(r)
+
+    def probe_widths(self, r: "BoundRegister") -> None:
+        d = r.decl
+        reference = r._read_raw()
+        accepted, refused = [], []
+        for w in WIDTHS:
+            if w > d.width:
+                break
+            value = 0
+            for i in range(0, d.width, w):
+                value |= r.iomem.read_width(r.offset + i, w) << (8 * i)
+            (accepted if value == reference else refused).append((w, value))
+        acc = tuple(w for w, _ in accepted)
+        declared = d.widths
+        desc = f"reads consistently at widths {','.join(map(str, acc)) or 'none'}"
+        if declared is not None:
+            missing = [(w, v) for w, v in refused if w in declared]
+            if missing:
+                got = "; ".join(f"width {w} read {_hex(v, d.width)}" for w, v in missing)
+                self.add(r, "widths", "mismatch",
+                         f"declared widths {declared} but {got} instead of "
+                         f"{_hex(reference, d.width)}", observed=None)
+                return
+        if reference in (0, d.shape.full) and refused == []:
+            self.add(r, "widths", "info", desc + f" (inconclusive: value {_hex(reference, d.width)})")
+        elif declared is not None:
+            self.add(r, "widths", "ok", desc + f"; declared {declared}")
+        else:
+            self.add(r, "widths", "info", desc)
+
+    # --- phase 2: writes and behaviour ------------------------------------------------------
+
+    def phase_writes(self, r: "BoundRegister") -> None:
+        d = r.decl
+        if d.side_effects and not self.destructive:
+            self.add(r, "writes", "skipped", "side_effects=True: not written (pass destructive=True)")
+            return
+        if d.volatile:
+            self.watch_volatile(r)
+            return
+        if not d.readable:
+            self.write_only(r)
+            return
+        if d.rc_mask:
+            self.read_to_clear(r)
+            return
+        self.patterns(r)
+        if d.w1c_mask:
+            self.w1c(r)
+        if d.w1s_mask:
+            self.w1s(r)
+
+    def watch_volatile(self, r: "BoundRegister") -> None:
+        d = r.decl
+        values = [r._read_logical()]
+        for _ in range(VOLATILE_READS - 1):
+            time.sleep(VOLATILE_GAP)
+            values.append(r._read_logical())
+        if len(set(values)) > 1:
+            self.add(r, "volatile", "info",
+                     f"changes on its own: {_hex(values[0], d.width)} -> {_hex(values[-1], d.width)}",
+                     observed=values[-1])
+        else:
+            self.add(r, "volatile", "info",
+                     f"did not change over {VOLATILE_READS} reads (stopped?); not written",
+                     observed=values[-1])
+
+    def write_only(self, r: "BoundRegister") -> None:
+        d = r.decl
+        if not self.destructive:
+            self.add(r, "writes", "skipped", "write-only: writing is destructive (pass destructive=True)")
+            return
+        value = d.reset or 0
+        r._write_logical(value)
+        self.add(r, "writes", "info", f"wrote {_hex(value, d.width)} (write-only, not read back)")
+
+    def read_to_clear(self, r: "BoundRegister") -> None:
+        d = r.decl
+        if not self.destructive:
+            self.add(r, "read-to-clear", "skipped", "reading is destructive (pass destructive=True)")
+            return
+        first = self.initial.get(r.path, 0)
+        if not first & d.rc_mask and d.trigger is not None:
+            first = self._triggered(r, d.rc_mask)
+        if not first & d.rc_mask:
+            self.add(r, "read-to-clear", "skipped",
+                     "no bits set, clearing not observable (declare trigger=)", observed=first)
+            return
+        second = r._read_logical()
+        left = second & first & d.rc_mask
+        if left:
+            self.add(r, "read-to-clear", "mismatch",
+                     f"bits {_hex(left, d.width)} still set after a read",
+                     expected=second & ~(first & d.rc_mask), observed=second)
+        else:
+            self.add(r, "read-to-clear", "ok",
+                     f"bits {_hex(first & d.rc_mask, d.width)} cleared by reading", observed=second)
+
+    def _triggered(self, r: "BoundRegister", mask: int) -> int:
+        r.decl.trigger(self.regs)
+        deadline = time.monotonic() + TRIGGER_TIMEOUT
+        while True:
+            value = r._read_logical()
+            if value & mask or time.monotonic() > deadline:
+                return value
+            time.sleep(0.001)
+
+    def patterns(self, r: "BoundRegister") -> None:
+        """Write bit patterns (never 1s into W1C/W1S/WO bits), read back, compare, restore."""
+        d = r.decl
+        full = d.shape.full
+        res = d.reserved_mask
+        destr = d.protect_mask
+        testable = full & ~res & ~destr
+        compare = full & ~d.wo_mask & ~res
+        store = d.store_mask
+        rb: Callable[[int], int] = d.readback or (lambda x: x)
+        cur = r._read_logical()
+        pats: list[int] = []
+        for p in (testable, 0, _pattern(0x55, d.width) & testable, _pattern(0xAA, d.width) & testable):
+            if p not in pats:
+                pats.append(p)
+        rows = []
+        for p in pats:
+            w = p | (cur & res)
+            r._write_logical(w)
+            got = r._read_logical()
+            exp = rb((w & store) | (cur & ~store)) & full
+            rows.append((w, exp, got))
+        self._restore(r, cur, rb, res, destr, compare)
+
+        bad = [(w, e, g) for w, e, g in rows if (e ^ g) & compare]
+        is_ro = not (store & testable)
+        if testable == 0:
+            what = "writing 0 left it unchanged"
+        elif is_ro:
+            what = "unchanged by writes"
+        else:
+            what = f"writable bits {_hex(store & testable, d.width)} as declared"
+        if len(rows) >= 2 and testable:
+            declared = (rows[0][1] ^ rows[1][1]) & compare
+            observed = (rows[0][2] ^ rows[1][2]) & compare
+        else:
+            declared = observed = 0
+        if not bad:
+            self.add(r, "writes", "ok", what, expected=declared or None, observed=observed or None)
+            return
+        notes = []
+        extra = observed & ~declared
+        missing = declared & ~observed
+        if extra:
+            notes.append(f"bits {_hex(extra, d.width)} declared read-only took writes")
+        if missing:
+            notes.append(f"bits {_hex(missing, d.width)} declared writable did not take writes")
+        notes.append("; ".join(
+            f"wrote {_hex(w, d.width)} expected {_hex(e, d.width)} read {_hex(g, d.width)}"
+            for w, e, g in bad
+        ))
+        self.add(r, "writes", "mismatch", "; ".join(notes), expected=declared, observed=observed)
+
+    def _restore(self, r: "BoundRegister", cur: int, rb: Callable[[int], int],
+                 res: int, destr: int, compare: int) -> None:
+        d = r.decl
+        target = cur
+        try:
+            if d.readback is not None and rb(rb(cur) & d.shape.full) & d.shape.full == cur:
+                target = rb(cur) & d.shape.full
+        except Exception:
+            pass
+        target = (target & ~destr & ~res) | (cur & res)
+        r._write_logical(target)
+        after = r._read_logical()
+        if (after ^ cur) & compare:
+            self.add(r, "restore", "info",
+                     f"could not restore: wrote {_hex(target, d.width)}, reads "
+                     f"{_hex(after, d.width)}, was {_hex(cur, d.width)}")
+
+    def w1c(self, r: "BoundRegister") -> None:
+        d = r.decl
+        if not self.destructive:
+            self.add(r, "w1c", "skipped", "writing 1s clears state (pass destructive=True)")
+            return
+        value = r._read_logical()
+        if not value & d.w1c_mask and d.trigger is not None:
+            value = self._triggered(r, d.w1c_mask)
+        bits = value & d.w1c_mask
+        if not bits:
+            self.add(r, "w1c", "skipped",
+                     "no W1C bits set, clearing not observable (declare trigger=)", observed=value)
+            return
+        keep = value & ~d.protect_mask
+        r._write_logical(keep)
+        after0 = r._read_logical()
+        r._write_logical(keep | bits)
+        after1 = r._read_logical()
+        notes = []
+        if bits & ~after0:
+            notes.append(f"writing 0 cleared bits {_hex(bits & ~after0, d.width)}")
+        if after1 & bits:
+            notes.append(f"writing 1 left bits {_hex(after1 & bits, d.width)} set")
+        if notes:
+            self.add(r, "w1c", "mismatch", "; ".join(notes), expected=value & ~bits, observed=after1)
+        else:
+            self.add(r, "w1c", "ok", f"bits {_hex(bits, d.width)} stayed on 0 and cleared on 1",
+                     expected=value & ~bits, observed=after1)
+
+    def w1s(self, r: "BoundRegister") -> None:
+        d = r.decl
+        if not self.destructive:
+            self.add(r, "w1s", "skipped", "writing 1s sets state (pass destructive=True)")
+            return
+        value = r._read_logical()
+        bits = d.w1s_mask & ~value
+        if not bits:
+            self.add(r, "w1s", "skipped", "all W1S bits already set", observed=value)
+            return
+        r._write_logical((value & ~d.protect_mask) | bits)
+        after = r._read_logical()
+        if bits & ~after:
+            self.add(r, "w1s", "mismatch", f"bits {_hex(bits & ~after, d.width)} did not set",
+                     expected=value | bits, observed=after)
+        else:
+            self.add(r, "w1s", "ok", f"bits {_hex(bits, d.width)} set by writing 1",
+                     expected=value | bits, observed=after)
+
+
+def run_check(regs: "RegisterBlock", *, destructive: bool = False) -> CheckReport:
+    """Run the layout test of `regs` (bound to the device) and return the report."""
+    checker = _Checker(regs, destructive)
+    bound = regs.registers()
+    for r in bound:
+        checker.phase_reads(r)
+    for r in bound:
+        checker.phase_writes(r)
+    order = {r.path: i for i, r in enumerate(bound)}
+    checker.report.findings.sort(key=lambda f: order.get(f.register, 0))  # stable: tests stay in order
+    return checker.report
