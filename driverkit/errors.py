@@ -173,3 +173,15 @@ class GuestError(DriverkitError):
 
 class ArtifactMissing(GuestError):
     """A built guest artifact (kernel, initramfs, firmware) is not in the cache; build it first."""
+
+
+class GuestCommandFailed(GuestError):
+    """A command run in the guest's shell exited non-zero; carries status and output."""
+
+    def __init__(self, command: str, status: int, output: str) -> None:
+        self.command = command
+        self.status = status
+        self.output = output
+        tail = output[-500:]
+        super().__init__(f"guest command {command!r} exited with status {status}"
+                         + (f"; output (tail):\n{tail}" if tail else ""))

@@ -15,6 +15,9 @@
  *   pattern=START:SIZE                         write a pattern there through ioremap, read it back
  *   verify=START:SIZE                          only read and compare (the host wrote it)
  *   seed=N                                     pattern seed
+ *   pattern_ram=1                              let pattern= write into System RAM too
+ * pattern= refuses ranges that overlap System RAM: ioremap succeeds on reserved RAM pages
+ * (memblock allocations such as the struct page array), and writing there crashes the kernel.
  * The pattern's 32-bit word at physical address A is (u32)((A >> 2) * 0x9E3779B1) ^ seed.
  */
 
@@ -50,6 +53,9 @@ MODULE_PARM_DESC(pattern, "START:SIZE: write the pattern through ioremap and rea
 static char *verify = "";
 module_param(verify, charp, 0444);
 MODULE_PARM_DESC(verify, "START:SIZE: compare the range with the pattern without writing");
+static bool pattern_ram;
+module_param(pattern_ram, bool, 0444);
+MODULE_PARM_DESC(pattern_ram, "allow pattern writes into System RAM (corrupts whatever the kernel keeps there)");
 static uint seed = 0x5eed1234;
 module_param(seed, uint, 0444);
 MODULE_PARM_DESC(seed, "pattern seed");
@@ -307,6 +313,12 @@ static void run_pattern(const char *spec, bool write)
 	strscpy(buf, spec, sizeof(buf));
 	if (!parse_range(buf, &start, &size) || (start | size) & 3) {
 		emit("pattern bad=%s", spec);
+		return;
+	}
+	if (write && !pattern_ram &&
+	    region_intersects(start, size, IORESOURCE_SYSTEM_RAM, IORES_DESC_NONE) != REGION_DISJOINT) {
+		emit("pattern start=%#llx size=%#llx seed=%#x mode=write ioremap=refused ram=%s",
+		     start, size, seed, ram_kind(start, size));
 		return;
 	}
 	io = ioremap(start, size);
