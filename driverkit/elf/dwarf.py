@@ -1,8 +1,10 @@
 """C struct layouts from DWARF (a `-g` build), turned into construct Structs.
 
-The struct keeps the compiler's offsets: holes become Padding, so `sizeof()` equals the C
-`sizeof` and parse/build work on raw guest memory. Bitfields sharing a storage unit become one
-`ByteSwapped(BitStruct(...))` (little-endian) named after its fields joined by "_".
+The struct keeps the compiler's offsets, so `sizeof()` equals the C `sizeof` and parse/build
+work on raw guest memory. Holes become `_padOFF` byte fields and unnamed bits `_rsvdN` fields,
+both defaulting to zero: a parse-modify-build keeps whatever the memory held there, and a
+build from a plain dict need not mention them. Consecutive bitfields in one storage unit
+become one `ByteSwapped(BitStruct(...))` (little-endian) named after its fields joined by "_".
 """
 
 from __future__ import annotations
@@ -73,6 +75,11 @@ def _int_type(size: int, signed: bool, little: bool) -> cs.Construct:
         return cs.Bytes(size)
     u_l, s_l, u_b, s_b = table[size]
     return (s_l if signed else u_l) if little else (s_b if signed else u_b)
+
+
+def _hole(offset: int, n: int) -> cs.Construct:
+    """Bytes the compiler left unused: named (kept on parse-modify-build), zero by default."""
+    return f"_pad{offset:#x}" / cs.Default(cs.Bytes(n), bytes(n))
 
 
 class _Builder:
@@ -161,34 +168,40 @@ class _Builder:
             m = members[i]
             t = self.type_of(m)
             if "DW_AT_bit_size" in m.attributes:
-                unit = self.size_of(t)
-                start, group = self._bit_group(members, i, unit)
+                if not self.little:
+                    raise ElfError(f"struct {c_name}: bitfields on big-endian targets are not supported")
+                group = self._bit_group(members, i)
                 i += len(group)
-                if start > offset:
-                    subcons.append(cs.Padding(start - offset))
+                lo = min(g[1] for g in group) // 8                    # byte span of the group
+                hi = -(-max(g[1] + g[2] for g in group) // 8)
+                if lo < offset:
+                    raise ElfError(f"struct {c_name}: bitfield {group[0][0]} at byte {lo:#x} "
+                                   f"overlaps the previous member (ends at {offset:#x})")
+                if lo > offset:
+                    subcons.append(_hole(offset, lo - offset))
                 bits = []
-                pos = unit * 8
-                for name, lsb, width in sorted(group, key=lambda g: -g[1]):   # MSB first
-                    top = lsb + width
+                pos = hi * 8
+                for name, absbit, width in sorted(group, key=lambda g: -g[1]):   # MSB first
+                    top = absbit + width
                     if top < pos:
-                        bits.append(f"_rsvd{top}" / cs.BitsInteger(pos - top))
+                        bits.append(f"_rsvd{top - lo * 8}" / cs.Default(cs.BitsInteger(pos - top), 0))
                     bits.append(name / cs.BitsInteger(width))
-                    pos = lsb
-                    fields.append(FieldLayout(name, start, unit))
-                if pos > 0:
-                    bits.append("_rsvd0" / cs.BitsInteger(pos))
+                    pos = absbit
+                    fields.append(FieldLayout(name, lo, hi - lo))
+                if pos > lo * 8:
+                    bits.append("_rsvd0" / cs.Default(cs.BitsInteger(pos - lo * 8), 0))
                 bs: cs.Construct = cs.BitStruct(*bits)
-                if self.little and unit > 1:
+                if self.little and hi - lo > 1:
                     bs = cs.ByteSwapped(bs)
                 subcons.append("_".join(g[0] for g in group) / bs)
-                offset = start + unit
+                offset = hi
                 continue
             name = _name(m) or f"_anon{i}"
             moff = _member_offset(m)
             if moff < offset:
                 raise ElfError(f"struct {c_name}: member {name} at {moff:#x} overlaps the previous one")
             if moff > offset:
-                subcons.append(cs.Padding(moff - offset))
+                subcons.append(_hole(offset, moff - offset))
             sc = self.construct_for(t, f"struct {c_name}.{name}")
             size = self.size_of(t)
             subcons.append(name / sc)
@@ -196,30 +209,36 @@ class _Builder:
             offset = moff + size
             i += 1
         if byte_size > offset:
-            subcons.append(cs.Padding(byte_size - offset))
+            subcons.append(_hole(offset, byte_size - offset))
         return DwarfStruct(*subcons, c_name=c_name, byte_size=byte_size, fields=fields)
 
-    def _bit_group(self, members: list[Any], i: int, unit: int) -> tuple[int, list[tuple[str, int, int]]]:
-        """Consecutive bitfields in the same storage unit: (unit byte offset, [(name, lsb, width)])."""
+    def _bit_group(self, members: list[Any], i: int) -> list[tuple[str, int, int]]:
+        """Consecutive bitfields in one storage unit: [(name, bit offset from struct start, width)].
+
+        Bit offsets count from the least significant bit on little-endian targets (DWARF 4+
+        DW_AT_data_bit_offset); DWARF 2/3 DW_AT_bit_offset counts from the unit's MSB instead.
+        Note C packs bitfields into a unit that earlier members already use: after `uint8_t a;`
+        a `uint32_t b:1` sits at bit 8, inside the same 4 bytes.
+        """
         group: list[tuple[str, int, int]] = []
-        start = None
+        unit_index = None
         for m in members[i:]:
-            if "DW_AT_bit_size" not in m.attributes or self.size_of(self.type_of(m)) != unit:
+            if "DW_AT_bit_size" not in m.attributes:
                 break
+            unit = _int_attr(m, "DW_AT_byte_size") or self.size_of(self.type_of(m))
             width = _int_attr(m, "DW_AT_bit_size") or 0
-            if "DW_AT_data_bit_offset" in m.attributes:        # DWARF 4+: from the struct start
+            if "DW_AT_data_bit_offset" in m.attributes:
                 absbit = _int_attr(m, "DW_AT_data_bit_offset") or 0
-            else:                                               # DWARF 2/3: from the unit's MSB
-                unit_off = _member_offset(m)
-                absbit = unit_off * 8 + unit * 8 - (_int_attr(m, "DW_AT_bit_offset") or 0) - width
-            ustart = (absbit // (unit * 8)) * unit
-            if start is None:
-                start = ustart
-            elif ustart != start:
+            else:
+                absbit = (_member_offset(m) * 8 + unit * 8
+                          - (_int_attr(m, "DW_AT_bit_offset") or 0) - width)
+            index = (unit, absbit // (unit * 8))
+            if unit_index is None:
+                unit_index = index
+            elif index != unit_index:
                 break
-            group.append((_name(m) or f"_anon{len(group)}", absbit - start * 8, width))
-        assert start is not None
-        return start, group
+            group.append((_name(m) or f"_anon{len(group)}", absbit, width))
+        return group
 
 
 def find_struct(dwarf: Any, name: str, little: bool, source: str) -> DwarfStruct:

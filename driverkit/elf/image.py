@@ -134,6 +134,9 @@ class ElfImage:
 
     def load(self, writer: PhysWriter) -> "ElfImage":
         """Write every PT_LOAD segment at its physical address and zero its .bss tail; returns self."""
+        if not self.segments:
+            raise ElfError(f"{self.path}: nothing to load: no PT_LOAD segments "
+                           f"({self._elf['e_type']}; link it into an executable first)")
         for seg in self.segments:
             data = self.segment_bytes(seg)
             for off in range(0, len(data), _CHUNK):
