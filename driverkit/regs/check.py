@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 TRIGGER_TIMEOUT = 1.0  # seconds to wait for a trigger to set W1C/RC bits
 VOLATILE_READS = 5
 VOLATILE_GAP = 0.002
+TEST_ORDER = ("reset", "widths", "writes", "restore", "w1c", "w1s", "read-to-clear", "volatile")
 
 
 @dataclass
@@ -113,12 +114,13 @@ class _Checker:
         self.destructive = destructive
         self.report = CheckReport(type(regs).__name__, repr(regs.iomem), destructive)
         self.initial: dict[str, int] = {}
+        self.deferred_widths: set[str] = set()
 
     def add(self, r: "BoundRegister", test: str, status: str, detail: str = "",
             expected: int | None = None, observed: int | None = None) -> None:
         d = r.decl
         self.report.findings.append(
-            Finding(r.path, r.offset, d.width, d.describe_access(), test, status, detail,
+            Finding(r.path, r.offset, d.width, d.short_access(), test, status, detail,
                     expected, observed)
         )
 
@@ -149,9 +151,16 @@ class _Checker:
         else:
             self.add(r, "reset", "info", "no reset value declared", observed=value)
         if not d.volatile and not d.rc_mask:
-            self.probe_widths(r)
+            self.probe_widths(r, defer=self._will_pattern_test(r))
 
-    def probe_widths(self, r: "BoundRegister") -> None:
+    def _will_pattern_test(self, r: "BoundRegister") -> bool:
+        d = r.decl
+        testable = d.shape.full & ~d.reserved_mask & ~d.protect_mask
+        return bool(testable) and not (d.side_effects and not self.destructive)
+
+    def probe_widths(self, r: "BoundRegister", defer: bool = False) -> None:
+        """Read at each narrower width and compare; a value of 0/all-ones proves nothing,
+        so RW registers are probed again while a bit pattern is in them."""
         d = r.decl
         reference = r._read_raw()
         accepted, refused = [], []
@@ -173,6 +182,9 @@ class _Checker:
                          f"declared widths {declared} but {got} instead of "
                          f"{_hex(reference, d.width)}", observed=None)
                 return
+        if reference in (0, d.shape.full) and refused == [] and defer:
+            self.deferred_widths.add(r.path)
+            return
         if reference in (0, d.shape.full) and refused == []:
             self.add(r, "widths", "info", desc + f" (inconclusive: value {_hex(reference, d.width)})")
         elif declared is not None:
@@ -279,7 +291,13 @@ class _Checker:
             got = r._read_logical()
             exp = rb((w & store) | (cur & ~store)) & full
             rows.append((w, exp, got))
+            if r.path in self.deferred_widths and got not in (0, full):
+                self.deferred_widths.discard(r.path)
+                self.probe_widths(r)
         self._restore(r, cur, rb, res, destr, compare)
+        if r.path in self.deferred_widths:
+            self.deferred_widths.discard(r.path)
+            self.probe_widths(r)
 
         bad = [(w, e, g) for w, e, g in rows if (e ^ g) & compare]
         is_ro = not (store & testable)
@@ -385,5 +403,8 @@ def run_check(regs: "RegisterBlock", *, destructive: bool = False) -> CheckRepor
     for r in bound:
         checker.phase_writes(r)
     order = {r.path: i for i, r in enumerate(bound)}
-    checker.report.findings.sort(key=lambda f: order.get(f.register, 0))  # stable: tests stay in order
+    rank = {t: i for i, t in enumerate(TEST_ORDER)}
+    checker.report.findings.sort(
+        key=lambda f: (order.get(f.register, 0), rank.get(f.test, len(rank)))
+    )
     return checker.report

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import construct as cs
 
-from ..errors import AccessDenied, LayoutError, MachineTimeout, RegisterError
+from ..errors import AccessDenied, LayoutError, MachineTimeout, RegisterError, ValueRangeError
 from .access import RO, RW, WO, Access
 from .shape import WIDTHS, Field, Shape, shape_of
 
@@ -102,7 +102,10 @@ class Register:
 
         self.field_access: dict[str, Access] = {}
         for name, acc in (fields or {}).items():
-            self.shape.field(name)  # raises for unknown names
+            try:
+                self.shape.field(name)
+            except RegisterError as exc:
+                raise LayoutError(f"fields={{{name!r}: ...}}: {exc}") from None
             if not isinstance(acc, Access):
                 raise LayoutError(f"field {name!r}: {acc!r} is not an access kind")
             self.field_access[name] = acc
@@ -112,7 +115,7 @@ class Register:
         if reset is not None:
             try:
                 self.reset = self.shape.encode(dict(reset) if isinstance(reset, Mapping) else reset)
-            except RegisterError as exc:
+            except (RegisterError, ValueRangeError) as exc:
                 raise LayoutError(f"reset value: {exc}") from None
 
     def _compute_masks(self, writable: int | None) -> None:
@@ -172,6 +175,10 @@ class Register:
     @property
     def end(self) -> int:
         return self.offset + self.width
+
+    def short_access(self) -> str:
+        """"RW", or "RW*" when some fields override it."""
+        return f"{self.access}" + ("*" if self.field_access else "")
 
     def describe_access(self) -> str:
         extra = ",".join(f"{n}:{a}" for n, a in self.field_access.items())

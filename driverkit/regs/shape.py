@@ -21,8 +21,8 @@ from ..errors import LayoutError, RegisterError, ValueRangeError
 WIDTHS = (1, 2, 4, 8)
 
 _RESERVED_HINT = (
-    'name reserved bits instead (e.g. "_rsvd" / BitsInteger(n)): Padding always builds zeros, '
-    "so a read-modify-write would wipe them"
+    "Padding always builds zeros, so a read-modify-write would wipe the reserved bits; "
+    'name them instead, e.g. "_rsvd" / BitsInteger(n)'
 )
 
 
@@ -192,11 +192,11 @@ def _analyse(subcon: cs.Construct, byteorder: str | None) -> Shape:
         raise LayoutError(f"register type {subcon!r} is not a construct subcon")
     width = _sizeof(subcon, "register type")
     struct, transforms = _find_struct(subcon)
+    if struct is not None:
+        _check_fields(struct)
     if struct is not None and width not in WIDTHS:
         total = _field_bits_total(struct)
-        raise LayoutError(
-            f"fields total {total} bits ({width} bytes); a register is 8, 16, 32 or 64 bits wide"
-        )
+        raise LayoutError(f"fields total {total} bits; a register is 8, 16, 32 or 64 bits wide")
     if width not in WIDTHS:
         raise LayoutError(f"register is {width} bytes wide; it must be 1, 2, 4 or 8 bytes")
     if byteorder not in (None, "little", "big"):
@@ -267,6 +267,23 @@ def _field_kind(name: str, sc: cs.Construct) -> tuple[str, bool]:
     )
 
 
+def _check_fields(struct: cs.Struct) -> None:
+    """Every field named once and of a type whose bits can be placed."""
+    names: list[str] = []
+    for sc in struct.subcons:
+        name = getattr(sc, "name", None)
+        if not name:
+            kind = type(sc).__name__
+            hint = _RESERVED_HINT if isinstance(sc, cs.Padded) else (
+                "every bit of a register needs a named field"
+            )
+            raise LayoutError(f"unnamed {kind} in register struct: {hint}")
+        if name in names:
+            raise LayoutError(f"field {name!r} appears twice")
+        names.append(name)
+        _field_kind(name, sc)
+
+
 def _analyse_struct(
     subcon: cs.Construct,
     struct: cs.Struct,
@@ -278,15 +295,7 @@ def _analyse_struct(
     names: list[str] = []
     sizes: list[int] = []
     for sc in struct.subcons:
-        name = getattr(sc, "name", None)
-        if not name:
-            kind = type(sc).__name__
-            hint = _RESERVED_HINT if isinstance(sc, cs.Padded) or kind == "Padded" else (
-                "every bit of a register needs a named field"
-            )
-            raise LayoutError(f"unnamed {kind} in register struct: {hint}")
-        if name in names:
-            raise LayoutError(f"field {name!r} appears twice")
+        name = sc.name
         names.append(name)
         sizes.append(_sizeof(sc, f"field {name!r}"))
     total = sum(sizes)
