@@ -1,0 +1,364 @@
+"""What an x86_64 Linux 6.1 kernel does with the firmware map during boot (setup_arch).
+
+Order as in arch/x86/kernel/setup.c: early params (`mem=`, `memmap=`) edit the e820 table,
+`e820__finish_early_params` sanitises it, the kernel image range is forced to RAM,
+`trim_bios_range` retypes page 0 and drops 640K-1M, memblock takes the RAM entries (partial
+pages trimmed), boot allocations are made top-down (log buffer, NODE_DATA), then CMA,
+crashkernel and (with RAM above 4 GiB) the swiotlb bounce buffer. Zones and present pages
+come from memblock memory, which gives Y of "Memory: X/YK available".
+
+What is *not* predictable from the outside: physical KASLR moves the kernel image (and so
+can push a crashkernel/CMA window down); `kernel_at` pins it (default CONFIG_PHYSICAL_START,
+as with `nokaslr`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import MemModelError
+from .cmdline import (
+    KernelCmdline, MemLimit, MemmapAdd, MemmapExact, MemmapRemove, MemmapUpdate,
+)
+from .e820 import U64, E820Entry, E820Table, E820Type
+from .kconfig import KernelConfig
+from .memblock import Memblock
+
+MiB = 1 << 20
+FOUR_G = 1 << 32
+PAGE = 4096
+ISA_END = 0x100000
+
+#: Debian 6.1.0-56-cloud-amd64 image layout, measured from /proc/iomem and memblock=debug:
+#: offsets of the Kernel code/rodata/data/bss resources from _text, and the memblock
+#: reservation (_text .. __end_of_kernel_reserve) and the _text.._end range e820 checks.
+KERNEL_LAYOUT = {
+    "code": (0x0, 0xE01EF1),
+    "rodata": (0x1000000, 0x1826FFF),
+    "data": (0x1A00000, 0x1C45DFF),
+    "bss": (0x22B1000, 0x27FFFFF),
+}
+KERNEL_RESERVE = 0x2811000
+KERNEL_END = 0x2830000
+NODE_DATA_SIZE = 0x2B000
+CRASH_ALIGN = 16 * MiB
+CRASH_ADDR_LOW_MAX = FOUR_G
+CRASH_ADDR_HIGH_MAX = 64 << 40
+SWIOTLB_DEFAULT = 64 * MiB
+DEFAULT_LOG_BUF = 1 << 17
+
+
+@dataclass(frozen=True)
+class Carveout:
+    name: str
+    start: int
+    size: int
+    note: str = ""
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "start": self.start, "size": self.size}
+
+
+@dataclass(frozen=True)
+class Zone:
+    name: str
+    start: int  # span, [start, end)
+    end: int
+    present_pages: int
+
+    @property
+    def empty(self) -> bool:
+        return self.start >= self.end
+
+
+@dataclass
+class BootState:
+    firmware: list[E820Entry]
+    user_map: list[E820Entry] | None
+    e820: list[E820Entry]
+    memblock: Memblock
+    max_pfn: int
+    max_low_pfn: int
+    kernel_at: int
+    zones: list[Zone]
+    carveouts: list[Carveout]
+    crash_resources: list[tuple[int, int, str]]
+    removed_ram: list[tuple[int, int, str]]
+    log: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def present_pages(self) -> int:
+        return sum(z.present_pages for z in self.zones)
+
+    @property
+    def memory_total_kb(self) -> int:
+        return self.present_pages * 4
+
+
+def _ram_covers(table: E820Table, start: int, end: int) -> bool:
+    """`e820__mapped_all(start, end, E820_TYPE_RAM)` over the sanitised table."""
+    for e in table.entries:
+        if e.type != E820Type.RAM or e.addr >= end or e.end <= start:
+            continue
+        if e.addr <= start:
+            start = e.end
+        if start >= end:
+            return True
+    return False
+
+
+def apply_early_params(firmware: list[E820Entry], cl: KernelCmdline) -> tuple[E820Table, list[str]]:
+    """parse_early_param() + e820__finish_early_params(): the "user-defined" map."""
+    t = E820Table(firmware)
+    for op in cl.early:
+        if isinstance(op, MemmapExact):
+            t.clear()
+        elif isinstance(op, MemLimit):
+            t.range_remove(op.limit, U64 - op.limit, E820Type.RAM, True)
+        elif isinstance(op, MemmapAdd):
+            t.range_add(op.start, op.size, op.type)
+        elif isinstance(op, MemmapUpdate):
+            t.range_update(op.start, op.size, op.old, op.new)
+        elif isinstance(op, MemmapRemove):
+            t.range_remove(op.start, op.size, op.old, op.old != 0)
+    if cl.userdef and not t.sanitize():
+        raise MemModelError(
+            f"kernel command line {cl.text!r}: the user-defined map has "
+            f"{len([e for e in t.entries if e.size])} usable entries; the kernel panics with "
+            "\"Invalid user supplied memory map\" (e820__update_table needs at least two)"
+        )
+    return t, list(t.log)
+
+
+def _zones(mb: Memblock, max_pfn: int) -> list[Zone]:
+    limits = [("DMA", PAGE, 16 * MiB), ("DMA32", 16 * MiB, FOUR_G), ("Normal", FOUR_G, 1 << 64)]
+    top = max_pfn * PAGE
+    first = mb.memory[0][0] if mb.memory else 0
+    out = []
+    for name, lo, hi in limits:
+        s, e = max(lo, first if name == "DMA" else lo), min(hi, top)
+        if s >= e:
+            out.append(Zone(name, 0, 0, 0))  # "Normal   empty"
+            continue
+        pages = sum(max(0, min(b, e) - max(a, s)) for a, b in mb.memory) // PAGE
+        out.append(Zone(name, s, e, pages))
+    return out
+
+
+def boot(
+    firmware: list[E820Entry],
+    cl: KernelCmdline,
+    kconfig: KernelConfig,
+    *,
+    kernel_at: int | None = None,
+    machine_memory_top: int | None = None,
+) -> BootState:
+    """Run the model of setup_arch() over a firmware map and a parsed command line."""
+    log: list[str] = []
+    warnings = list(cl.warnings)
+    t, edit_log = apply_early_params(firmware, cl)
+    log += edit_log
+    user_map = list(t.entries) if cl.userdef else None
+
+    phys_start = kconfig.int_value("PHYSICAL_START", 0x1000000)
+    k_at = phys_start if kernel_at is None else kernel_at
+    if not _ram_covers(t, k_at, k_at + KERNEL_END):
+        log.append(".text .data .bss are not marked as E820_TYPE_RAM!")
+        warnings.append(
+            f"the kernel image {k_at:#x}-{k_at + KERNEL_END - 1:#x} is not in the usable map: "
+            "the kernel forces it back to RAM (e820_add_kernel_range)"
+        )
+        t.range_remove(k_at, KERNEL_END, E820Type.RAM, False)
+        t.range_add(k_at, KERNEL_END, E820Type.RAM)
+    # trim_bios_range
+    t.range_update(0, PAGE, E820Type.RAM, E820Type.RESERVED)
+    t.range_remove(0xA0000, 0x100000 - 0xA0000, E820Type.RAM, True)
+    t.sanitize()
+    log += t.log[len(edit_log):]
+
+    max_pfn = t.end_of_ram_pfn()
+    max_low_pfn = t.end_of_ram_pfn(FOUR_G >> 12) if max_pfn > (FOUR_G >> 12) else max_pfn
+    log.append(f"last_pfn = {max_pfn:#x} max_arch_pfn = 0x400000000")
+
+    mb = Memblock()
+    for e in t.entries:
+        if e.type == E820Type.SOFT_RESERVED:
+            mb.reserve(e.addr, e.size)
+        if e.type in (E820Type.RAM, E820Type.RESERVED_KERN):
+            mb.add(e.addr, e.size)
+    mb.trim_memory(PAGE)
+    if not mb.memory:
+        raise MemModelError("no usable RAM left after mem=/memmap=: the kernel cannot boot")
+
+    mb.reserve(0, ISA_END, "first 1 MiB (real mode, BIOS)")
+    mb.reserve(k_at, KERNEL_RESERVE, "kernel image")
+    mb.current_limit = max_pfn * PAGE
+    carveouts: list[Carveout] = []
+
+    if cl.log_buf_len > DEFAULT_LOG_BUF:
+        n = cl.log_buf_len
+        for what, size in (("log_buf", n), ("log_buf descs", (n >> 5) * 24),
+                           ("log_buf infos", (n >> 5) * 88)):
+            mb.phys_alloc_range(size, 8, 0, 0, name=what)
+    mb.phys_alloc_range(NODE_DATA_SIZE, PAGE, 0, 0, name="NODE_DATA(0)")
+
+    # CMA: dma_contiguous_reserve(max_pfn_mapped << PAGE_SHIFT)
+    if cl.cma is not None and kconfig.enabled("DMA_CMA") and cl.cma.size:
+        _reserve_cma(mb, cl, carveouts, warnings)
+    elif cl.cma is not None and cl.cma.size:
+        warnings.append(
+            f"cma=: this kernel has no CONFIG_DMA_CMA, so it prints 'Unknown kernel command line "
+            f"parameters \"cma=...\"' and reserves nothing"
+        )
+    elif kconfig.enabled("DMA_CMA"):
+        mbytes = kconfig.int_value("CMA_SIZE_MBYTES", 0)
+        if mbytes:
+            from .cmdline import CmaSpec
+            cl2 = KernelCmdline(cma=CmaSpec(mbytes * MiB))
+            _reserve_cma(mb, cl2, carveouts, warnings)
+
+    crash: list[tuple[int, int, str]] = []
+    if kconfig.enabled("KEXEC_CORE"):
+        _reserve_crashkernel(mb, cl, carveouts, crash, log, warnings)
+
+    if max_pfn > (FOUR_G >> 12) and kconfig.enabled("SWIOTLB"):
+        addr = mb.phys_alloc_range(SWIOTLB_DEFAULT, PAGE, 0, FOUR_G, name="swiotlb")
+        if addr:
+            carveouts.append(Carveout("swiotlb", addr, SWIOTLB_DEFAULT,
+                                      "software IO TLB bounce buffer (RAM above 4 GiB)"))
+            log.append(f"software IO TLB: mapped [mem {addr:#018x}-{addr + SWIOTLB_DEFAULT:#018x}] (64MB)")
+
+    # what mem=/memmap= took away from firmware RAM
+    removed = _removed_ram(firmware, t.entries, cl)
+    for s, e, why in removed:
+        carveouts.append(Carveout(why, s, e - s, "firmware RAM the kernel does not use"))
+    for e in t.entries:
+        if e.type in (E820Type.PRAM, E820Type.PMEM, E820Type.RESERVED, E820Type.ACPI):
+            src = _memmap_source(cl, e)
+            if src:
+                carveouts.append(Carveout(src, e.addr, e.size))
+
+    zones = _zones(mb, max_pfn)
+    return BootState(firmware=list(firmware), user_map=user_map, e820=list(t.entries), memblock=mb,
+                     max_pfn=max_pfn, max_low_pfn=max_low_pfn, kernel_at=k_at, zones=zones,
+                     carveouts=carveouts, crash_resources=crash, removed_ram=removed, log=log,
+                     warnings=warnings)
+
+
+def _reserve_cma(mb: Memblock, cl: KernelCmdline, carveouts: list[Carveout], warnings: list[str]) -> None:
+    """cma_declare_contiguous_nid(): 2 MiB (pageblock) alignment; bottom-up from 4 GiB if room."""
+    assert cl.cma is not None
+    align = 2 * MiB
+    size = -(-cl.cma.size // align) * align
+    limit = cl.cma.limit or mb.current_limit
+    limit = limit // align * align
+    base = -(-cl.cma.base // align) * align
+    addr = 0
+    if cl.cma.fixed:
+        if mb.find_top_down(size, align, base, base + size) == base:
+            mb.reserve(base, size, "cma")
+            addr = base
+    else:
+        mem_end = mb.memory[-1][1]
+        if mem_end >= FOUR_G + size:
+            addr = mb.phys_alloc_range(size, align, FOUR_G, limit, name="cma", bottom_up=True)
+        if not addr:
+            addr = mb.phys_alloc_range(size, align, base, limit, name="cma")
+    if addr:
+        carveouts.append(Carveout("cma", addr, size, f"cma: Reserved {size >> 20} MiB at {addr:#018x}"))
+    else:
+        warnings.append(f"cma: Failed to reserve {size >> 20} MiB")
+
+
+def _reserve_crashkernel(mb: Memblock, cl: KernelCmdline, carveouts: list[Carveout],
+                         crash: list[tuple[int, int, str]], log: list[str], warnings: list[str]) -> None:
+    """arch/x86/kernel/setup.c reserve_crashkernel() (6.1)."""
+    total = mb.phys_mem_size()
+    high = False
+    size = base = 0
+    if cl.crashkernel is not None:
+        size = cl.crashkernel.size_for(total)
+        base = cl.crashkernel.base
+        if cl.crashkernel.ranges and not size:
+            warnings.append(f"crashkernel={cl.crashkernel.text}: no range matches "
+                            f"{total >> 20} MiB of RAM (rounded up to 128 MiB): nothing reserved")
+    if not size and cl.crashkernel_high is not None:
+        size, base, high = cl.crashkernel_high.size, 0, True
+    if not size:
+        return
+    if not base:
+        addr = 0
+        if not high:
+            addr = mb.phys_alloc_range(size, CRASH_ALIGN, CRASH_ALIGN, CRASH_ADDR_LOW_MAX)
+        if not addr:
+            addr = mb.phys_alloc_range(size, CRASH_ALIGN, CRASH_ALIGN, CRASH_ADDR_HIGH_MAX)
+        if not addr:
+            log.append("crashkernel reservation failed - No suitable area found.")
+            warnings.append(f"crashkernel: no free {size >> 20} MiB window aligned to 16 MiB")
+            return
+    else:
+        addr = mb.phys_alloc_range(size, MiB, base, base + size)
+        if addr != base:
+            if addr:
+                mb.free(addr, size)
+            log.append("crashkernel reservation failed - memory is in use.")
+            warnings.append(f"crashkernel: {size >> 20} MiB at {base:#x} is not free (memory is in use)")
+            return
+    if addr >= FOUR_G:
+        low_size = max(SWIOTLB_DEFAULT + 8 * MiB, 256 * MiB)
+        if cl.crashkernel_low is not None:
+            low_size = cl.crashkernel_low.size
+        if low_size:
+            low = mb.phys_alloc_range(low_size, CRASH_ALIGN, 0, CRASH_ADDR_LOW_MAX)
+            if not low:
+                mb.free(addr, size)
+                log.append(f"Cannot reserve {low_size >> 20}MB crashkernel low memory, please try smaller size.")
+                warnings.append("crashkernel: no room for the low part below 4 GiB; nothing reserved")
+                return
+            log.append(f"Reserving {low_size >> 20}MB of low memory at {low >> 20}MB for crashkernel "
+                       f"(low RAM limit: {min(total, CRASH_ADDR_LOW_MAX) >> 20}MB)")
+            carveouts.append(Carveout("Crash kernel (low)", low, low_size))
+            crash.append((low, low + low_size - 1, "Crash kernel"))
+    log.append(f"Reserving {size >> 20}MB of memory at {addr >> 20}MB for crashkernel "
+               f"(System RAM: {total >> 20}MB)")
+    carveouts.append(Carveout("Crash kernel", addr, size,
+                              "placement assumes the kernel image at kernel_at (KASLR may move it)"))
+    crash.append((addr, addr + size - 1, "Crash kernel"))
+
+
+def _removed_ram(firmware: list[E820Entry], final: list[E820Entry], cl: KernelCmdline
+                 ) -> list[tuple[int, int, str]]:
+    """Firmware RAM (above 1 MiB) that is no longer RAM: the window mem=/memmap= leave behind."""
+    fw = [(e.addr, e.end) for e in firmware if e.type == E820Type.RAM and e.end > ISA_END]
+    ram = [(e.addr, e.end) for e in final if e.type in (E820Type.RAM, E820Type.RESERVED_KERN)]
+    limit = next((op for op in reversed(cl.early) if isinstance(op, MemLimit)), None)
+    out = []
+    for s, e in fw:
+        s = max(s, ISA_END)
+        pieces = [(s, e)]
+        for a, b in ram:
+            nxt = []
+            for x, y in pieces:
+                if b <= x or a >= y:
+                    nxt.append((x, y))
+                    continue
+                if x < a:
+                    nxt.append((x, a))
+                if b < y:
+                    nxt.append((b, y))
+            pieces = nxt
+        for x, y in pieces:
+            covered = any(f.addr <= x and f.end >= y and f.type != E820Type.RAM for f in final)
+            if covered:
+                continue  # a memmap $/!/# range; listed under its own name
+            name = limit.param + " window" if limit and x >= limit.limit else "removed RAM"
+            out.append((x, y, name))
+    return out
+
+
+def _memmap_source(cl: KernelCmdline, e: E820Entry) -> str | None:
+    for op in cl.early:
+        if isinstance(op, MemmapAdd) and op.type == e.type and op.start <= e.addr < op.start + op.size:
+            return f"memmap={op.text}"
+    return None
