@@ -74,9 +74,10 @@ class IoMem:
             raise BoundsError(
                 f"offset {off:#x} width {width} outside mapping of size {self.size:#x}"
             )
-        if off % width:
-            raise AlignmentError(f"offset {off:#x} not aligned to its width {width}")
-        return self.phys + off
+        addr = self.phys + off
+        if addr % width:
+            raise AlignmentError(f"address {addr:#x} (offset {off:#x}) not aligned to width {width}")
+        return addr
 
     def _check_range(self, off: int, n: int) -> int:
         if not self._mapped:
@@ -106,19 +107,43 @@ class IoMem:
             self._tracer("w", addr, width, value)
         self._bus.write(addr, width, value)
 
-    # --- kernel-style accessors -----------------------------------------------------------
+    # --- kernel-style accessors (reads unrolled: they are the hot path) -------------------
 
     def readb(self, off: int) -> int:
-        return self.read_width(off, 1)
+        if not self._mapped or off < 0 or off + 1 > self.size or (self.phys + off) % 1:
+            self._check(off, 1)  # raises the precise error
+        addr = self.phys + off
+        value = self._bus.read(addr, 1)
+        if self._tracer is not None:
+            self._tracer("r", addr, 1, value)
+        return value
 
     def readw(self, off: int) -> int:
-        return self.read_width(off, 2)
+        if not self._mapped or off < 0 or off + 2 > self.size or (self.phys + off) % 2:
+            self._check(off, 2)  # raises the precise error
+        addr = self.phys + off
+        value = self._bus.read(addr, 2)
+        if self._tracer is not None:
+            self._tracer("r", addr, 2, value)
+        return value
 
     def readl(self, off: int) -> int:
-        return self.read_width(off, 4)
+        if not self._mapped or off < 0 or off + 4 > self.size or (self.phys + off) % 4:
+            self._check(off, 4)  # raises the precise error
+        addr = self.phys + off
+        value = self._bus.read(addr, 4)
+        if self._tracer is not None:
+            self._tracer("r", addr, 4, value)
+        return value
 
     def readq(self, off: int) -> int:
-        return self.read_width(off, 8)
+        if not self._mapped or off < 0 or off + 8 > self.size or (self.phys + off) % 8:
+            self._check(off, 8)  # raises the precise error
+        addr = self.phys + off
+        value = self._bus.read(addr, 8)
+        if self._tracer is not None:
+            self._tracer("r", addr, 8, value)
+        return value
 
     def writeb(self, off: int, value: int) -> None:
         self.write_width(off, 1, value)

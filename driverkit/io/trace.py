@@ -30,34 +30,39 @@ class Trace:
     """A bounded, ordered record (the newest `maxlen` events are kept)."""
 
     def __init__(self, maxlen: int = 1_000_000) -> None:
-        self.events: deque[TraceEvent] = deque(maxlen=maxlen)
+        # Raw tuples on the hot path; TraceEvent objects are made when someone looks.
+        self._raw: deque[tuple] = deque(maxlen=maxlen)
         self.enabled = True
         self._t0 = time.monotonic_ns()
 
     def tracer(self, space: str = "mem"):
         """A callback for IoMem: tracer(op, addr, width, value)."""
-        events, clock, t0 = self.events, time.monotonic_ns, self._t0
+        append, clock = self._raw.append, time.monotonic_ns
 
         def record(op: str, addr: int, width: int, value: int) -> None:
             if self.enabled:
-                events.append(TraceEvent(clock() - t0, OPS[op], addr, width, value, space))
+                append((clock(), op, addr, width, value, space))
 
         return record
 
     def irq(self, line: int, level: bool) -> None:
         if self.enabled:
-            self.events.append(
-                TraceEvent(time.monotonic_ns() - self._t0, "irq", line, 0, int(level), "irq")
-            )
+            self._raw.append((time.monotonic_ns(), "i", line, 0, int(level), "irq"))
+
+    @property
+    def events(self) -> list[TraceEvent]:
+        """The recorded events, oldest first."""
+        t0 = self._t0
+        return [TraceEvent(t - t0, OPS[op], a, w, v, sp) for t, op, a, w, v, sp in self._raw]
 
     def __iter__(self) -> Iterator[TraceEvent]:
         return iter(self.events)
 
     def __len__(self) -> int:
-        return len(self.events)
+        return len(self._raw)
 
     def clear(self) -> None:
-        self.events.clear()
+        self._raw.clear()
 
     def accesses(self, op: str | None = None) -> list[TraceEvent]:
         """The events, optionally only one kind (e.g. "write")."""

@@ -61,6 +61,7 @@ class SerialConsole:
 
     async def expect(self, pattern: Pattern, timeout: float = 10.0) -> re.Match:
         """Wait until output after the last match contains `pattern`; return the match."""
+        shown = pattern if isinstance(pattern, (str, bytes)) else pattern.pattern
         if isinstance(pattern, str):
             regex = re.compile(re.escape(pattern.encode()))
         elif isinstance(pattern, bytes):
@@ -84,7 +85,7 @@ class SerialConsole:
             if remaining <= 0:
                 tail = self.data[-300:].decode("utf-8", "replace")
                 raise MachineTimeout(
-                    f"serial output matching {regex.pattern!r} (last output: {tail!r})", timeout
+                    f"serial output matching {shown!r} (last output: {tail!r})", timeout
                 )
             self._changed.clear()
             try:

@@ -293,7 +293,10 @@ class Machine:
             raise MachineTimeout(f"QMP {cmd}", timeout) from None
         except MachineError:
             raise
-        except Exception as exc:  # qemu.qmp ExecuteError and friends
+        except Exception as exc:  # qemu.qmp ExecuteError, or a disconnect because QEMU died
+            if self.process is not None and self.process.wait_exit(0.0 if "Disconnect" not in
+                                                                   repr(exc) else 1.5) is not None:
+                raise self.process.died(f"QEMU exited during QMP {cmd}") from exc
             raise QmpError(f"QMP {cmd} failed: {exc}") from exc
 
     async def hmp(self, command: str, timeout: float = 10.0) -> str:

@@ -118,53 +118,57 @@ class QtestChannel:
             raise self._on_closed()
         raise QtestError("qtest channel closed by QEMU")
 
-    def _readline(self, deadline: float, command: str) -> str:
+    def _raw(self, line: str) -> bytes:
+        """Send one already-validated command; return the reply's bytes after "OK"."""
+        if self.closed:
+            self._closed()
+        sock, buf = self.sock, self._buf
+        try:
+            sock.sendall(line.encode("ascii") + b"\n")
+        except OSError:
+            self._closed()
+        deadline = 0.0
         while True:
-            nl = self._buf.find(b"\n")
-            if nl >= 0:
-                line = self._buf[:nl].decode("ascii", "replace")
-                del self._buf[: nl + 1]
-                return line
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise MachineTimeout(f"QEMU's qtest reply to {command!r}", self.timeout)
-            self.sock.settimeout(remaining)
-            try:
-                data = self.sock.recv(65536)
-            except TimeoutError:
-                raise MachineTimeout(f"QEMU's qtest reply to {command!r}", self.timeout) from None
-            except OSError:
-                data = b""
-            if not data:
-                self._closed()
-            self._buf += data
+            nl = buf.find(b"\n")
+            if nl < 0:
+                if deadline == 0.0:
+                    deadline = time.monotonic() + self.timeout
+                elif time.monotonic() > deadline:
+                    raise MachineTimeout(f"QEMU's qtest reply to {line!r}", self.timeout)
+                try:
+                    data = sock.recv(4096)  # the socket's own timeout bounds each wait
+                except TimeoutError:
+                    raise MachineTimeout(f"QEMU's qtest reply to {line!r}", self.timeout) from None
+                except OSError:
+                    data = b""
+                if not data:
+                    self._closed()
+                buf += data
+                continue
+            reply = bytes(buf[:nl])
+            del buf[: nl + 1]
+            if reply[:3] == b"OK ":
+                return reply[3:]
+            if reply == b"OK":
+                return b""
+            text = reply.decode("ascii", "replace")
+            if text.startswith("IRQ "):
+                self._irq_line(text)
+                continue
+            raise QtestError(f"qtest {line.split(' ', 1)[0]} failed: {text}")
 
     def command(self, line: str) -> str:
         """Send one already-validated command; return the reply's text after OK."""
-        if self.closed:
-            self._closed()
-        try:
-            self.sock.sendall(line.encode("ascii") + b"\n")
-        except OSError:
-            self._closed()
-        deadline = time.monotonic() + self.timeout
-        while True:
-            reply = self._readline(deadline, line)
-            if reply.startswith("IRQ "):
-                self._irq_line(reply)
-                continue
-            if reply == "OK":
-                return ""
-            if reply.startswith("OK "):
-                return reply[3:]
-            raise QtestError(f"qtest {line.split(' ', 1)[0]} failed: {reply}")
+        return self._raw(line).decode("ascii", "replace")
 
     # --- typed commands -------------------------------------------------------------------
 
     def read(self, addr: int, width: int) -> int:
-        _check_width(width)
-        _check_addr(addr, width)
-        return int(self.command(f"{_READ[width]} {addr:#x}"), 16)
+        cmd = _READ.get(width)
+        if cmd is None or addr.__class__ is not int or addr < 0 or addr + width > ADDR_LIMIT:
+            _check_width(width)
+            _check_addr(addr, width)
+        return int(self._raw(f"{cmd} {addr:#x}"), 16)
 
     def write(self, addr: int, width: int, value: int) -> None:
         _check_width(width)

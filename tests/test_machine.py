@@ -1,0 +1,137 @@
+"""Machine lifecycle against real QEMU: launch, shutdown, death, hangs, leaks."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+
+import pytest
+
+from driverkit import Machine, MachineSpec
+from driverkit.errors import ConfigError, MachineDied, MachineTimeout
+
+
+async def test_launch_status_and_clean_shutdown():
+    m = Machine(MachineSpec())
+    async with m:
+        status = await m.qmp.execute("query-status")
+        assert status["status"] == "running"
+        tmp, pid = m.tmpdir, m.process.pid
+        assert tmp.is_dir() and (tmp.stat().st_mode & 0o777) == 0o700
+        assert not (tmp / "ram").exists()  # unlinked once both sides mapped it
+    assert m.process.returncode == 0  # QMP quit, not a kill
+    assert not tmp.exists()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+async def test_teardown_when_body_raises():
+    m = Machine()
+    with pytest.raises(RuntimeError, match="boom"):
+        async with m:
+            raise RuntimeError("boom")
+    assert m.process.returncode is not None
+    assert not m.tmpdir.exists()
+
+
+def hello_rom(path, text: bytes) -> str:
+    """A 64 KiB x86 ROM whose reset vector prints `text` on COM1, then halts."""
+    code = b"\xba\xf8\x03"  # mov dx, 0x3f8
+    for c in text:
+        code += bytes([0xB0, c, 0xEE])  # mov al, c; out dx, al
+    code += b"\xf4\xeb\xfd"  # hlt; jmp back to hlt
+    rom = bytearray(b"\xf4" * 0x10000)
+    rom[: len(code)] = code
+    rom[0xFFF0:0xFFF3] = b"\xe9\x0d\x00"  # reset vector: jmp to offset 0 of the ROM
+    path.write_bytes(bytes(rom))
+    return str(path)
+
+
+async def test_serial_console_captured_from_a_custom_firmware(tmp_path):
+    rom = hello_rom(tmp_path / "hello.rom", b"driverkit hello\r\n")
+    async with Machine(MachineSpec(firmware=rom)) as m:
+        match = await m.console.expect(b"hello\r\n", timeout=5)
+        assert match.group(0) == b"hello\r\n"
+        assert "driverkit hello" in m.console.text
+        log = m.console.log_path
+        assert log.read_bytes().startswith(b"driverkit hello")
+        with pytest.raises(MachineTimeout, match="never printed"):
+            await m.console.expect("never printed", timeout=0.3)
+
+
+async def test_kill_mid_session_raises_machine_died_quickly():
+    async with Machine() as m:
+        hpet = m.ioremap(0xFED00000, 0x400)
+        assert hpet.readl(0) == 0x8086A201
+        os.kill(m.process.pid, signal.SIGKILL)
+        t0 = time.monotonic()
+        with pytest.raises(MachineDied) as info:
+            for _ in range(1000):
+                hpet.readl(0)
+        assert time.monotonic() - t0 < 2.0
+        assert info.value.signal == signal.SIGKILL
+
+
+async def test_kill_during_qmp_wait_raises_machine_died():
+    async with Machine() as m:
+        m.process.kill()
+        t0 = time.monotonic()
+        with pytest.raises(MachineDied):
+            await m.execute("query-status")
+        assert time.monotonic() - t0 < 2.0
+
+
+async def test_hung_qemu_times_out_instead_of_hanging():
+    async with Machine() as m:
+        m.qtest.timeout = 0.5
+        os.kill(m.process.pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(MachineTimeout, match="qtest reply"):
+                m.ioremap(0xFED00000, 0x400).readl(0)
+        finally:
+            os.kill(m.process.pid, signal.SIGCONT)
+
+
+async def test_bad_device_fails_with_stderr_and_leaves_nothing():
+    m = Machine(MachineSpec(devices=["no-such-device"]))
+    with pytest.raises(MachineDied, match="no-such-device"):
+        await m.start()
+    assert m.process.returncode is not None
+    assert not m.tmpdir.exists()
+
+
+async def test_startup_deadline():
+    # A deadline too short for any QEMU: MachineTimeout, and still nothing left behind.
+    m = Machine(MachineSpec(startup_timeout=0.001))
+    with pytest.raises(MachineTimeout, match="QEMU to start"):
+        await m.start()
+    assert m.process is None or m.process.returncode is not None
+    assert m.tmpdir is None or not m.tmpdir.exists()
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"arch": "riscv"}, "arch"),
+        ({"machine": "virt"}, "machine"),
+        ({"memory": "12Q"}, "suffix"),
+        ({"memory": "1M"}, "16M"),
+        ({"accel": "hvf"}, "accel"),
+        ({"firmware": "/nonexistent"}, "firmware"),
+        ({"devices": "edu"}, "list"),
+        ({"append": "console=ttyS0"}, "kernel"),
+    ],
+)
+def test_spec_validation(fields, message):
+    with pytest.raises(ConfigError, match=message):
+        MachineSpec(**fields)
+
+
+async def test_pc_machine_and_machines_in_parallel():
+    async with Machine(MachineSpec(machine="pc")) as a, Machine(MachineSpec()) as b:
+        assert a.ioremap(0xFED00000, 8).readl(0) == 0x8086A201
+        assert b.ioremap(0xFED00000, 8).readl(0) == 0x8086A201
+        assert a.tmpdir != b.tmpdir
+        await asyncio.gather(a.execute("query-status"), b.execute("query-status"))
