@@ -208,3 +208,21 @@ async def test_load_elf_into_a_parked_machine(firmware_path):
             assert m.read_phys(seg.paddr + seg.filesz, tail) == bytes(tail)
         assert read_u(m, img, "fw_protocol_version") == 1     # initialised .data
         assert read_u(m, img, "carveout_base") == 0           # .bss
+
+
+@pytest.mark.parametrize("align, placed", [(4096, True), (MiB, False)])
+async def test_carveout_never_overlaps_the_firmware_image(firmware_path, align, placed):
+    """mem=2M leaves [1M, 2M): the image sits at its bottom. With 1 MiB alignment the only
+    candidate, 0x100000, is the image itself, so there is no room; with 4 KiB it fits above."""
+    img = ElfImage.open(firmware_path)
+    image_end = img.symbols["_image_end"].address
+    size = 2 * MiB - image_end - 0x8000                  # fits between the image and the limit
+    async with Machine(_spec(firmware_path, f"mem=2M carveout={size:#x} align={align:#x}", ())) as m:
+        state = await wait_state(m, img)
+        if placed:
+            assert state == FW_READY
+            base = read_u(m, img, "carveout_base")
+            assert base == (2 * MiB - size) // align * align and base >= image_end
+        else:
+            assert state == FW_FAILED and read_u(m, img, "carveout_base") == 0
+            await m.console.expect("no usable RAM range below the limit fits", timeout=5)
