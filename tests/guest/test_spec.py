@@ -1,0 +1,102 @@
+"""GuestArtifacts, linux_guest_spec and the pattern helper: pure, no QEMU."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from driverkit.errors import ArtifactMissing, ConfigError
+from driverkit.guest import GuestArtifacts, cache_dir, linux_guest_spec, pattern_bytes, pattern_word
+from driverkit.guest.artifacts import GUEST_FILES
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A cache dir holding stand-in guest files (MachineSpec only checks that they exist)."""
+    guest = tmp_path / "guest"
+    guest.mkdir()
+    for name in GUEST_FILES:
+        (guest / name).write_text("stand-in\n")
+    (guest / "manifest.json").write_text(json.dumps({"kernel_release": "6.1.0-56-cloud-amd64"}))
+    (guest / "config").write_text('CONFIG_CMA is not set\nCONFIG_X86_PMEM_LEGACY=m\nCONFIG_LOCALVERSION=""\n')
+    monkeypatch.setenv("DRIVERKIT_CACHE", str(tmp_path))
+    return tmp_path
+
+
+def test_cache_dir_follows_environment(cache):
+    assert cache_dir() == cache
+    art = GuestArtifacts.locate()
+    assert art.kernel == cache / "guest" / "vmlinuz"
+    assert art.initrd.name == "initramfs.cpio.gz"
+    assert art.kernel_release == "6.1.0-56-cloud-amd64"
+    assert art.kernel_config() == {"CONFIG_X86_PMEM_LEGACY": "m", "CONFIG_LOCALVERSION": ""}
+
+
+def test_missing_artifacts_name_the_fix(tmp_path):
+    (tmp_path / "guest").mkdir()
+    (tmp_path / "guest" / "vmlinuz").write_text("x")
+    with pytest.raises(ArtifactMissing, match=r"initramfs.cpio.gz.*scripts/build-guest"):
+        GuestArtifacts.locate(tmp_path)
+
+
+def test_spec_defaults(cache):
+    spec = linux_guest_spec()
+    assert spec.firmware == "seabios" and spec.machine == "pc" and spec.arch == "x86_64"
+    assert spec.memory_bytes == 256 << 20 and spec.shared_ram
+    assert spec.kernel.endswith("vmlinuz") and spec.initrd.endswith("initramfs.cpio.gz")
+    assert spec.append == "console=ttyS0 panic=-1"
+
+
+def test_spec_cmdline_probes_and_params(cache):
+    spec = linux_guest_spec("mem=248M  ", memory="512M", machine="q35",
+                            probes=[(0xF800000, 0x800000), "0xf800000:0x7e0000"],
+                            probe_params={"pattern": "0xf800000:0x1000", "seed": 7},
+                            devices=["edu"])
+    assert spec.append == ("console=ttyS0 panic=-1 mem=248M "
+                           "dkprobe.ranges=0xf800000:0x800000,0xf800000:0x7e0000 "
+                           "dkprobe.pattern=0xf800000:0x1000 dkprobe.seed=7")
+    assert spec.machine == "q35" and spec.devices == ("edu",) and spec.memory_bytes == 512 << 20
+
+
+@pytest.mark.parametrize("probe, why", [
+    ("0xf800000", "not START:SIZE"),
+    ("zz:1", "not START:SIZE"),
+    ((0x1000, 0), "empty"),
+    ((-1, 4), "negative"),
+    (((1 << 64) - 4096, 8192), "beyond 64 bits"),
+    ((1, 2, 3), "not a .start, size. pair"),
+])
+def test_bad_probe_ranges(cache, probe, why):
+    with pytest.raises(ConfigError, match=why):
+        linux_guest_spec(probes=[probe])
+
+
+def test_limits_are_refused_with_numbers(cache):
+    with pytest.raises(ConfigError, match="at most 16 ranges, got 17"):
+        linux_guest_spec(probes=[(i << 12, 4096) for i in range(17)])
+    with pytest.raises(ConfigError, match=r"2100 bytes; the x86 limit is 2047"):
+        linux_guest_spec("x" * (2100 - len("console=ttyS0 panic=-1 ")))
+    with pytest.raises(ConfigError, match="without spaces"):
+        linux_guest_spec(probe_params={"pattern": "a b"})
+    with pytest.raises(ConfigError, match="x86_64 only"):
+        linux_guest_spec(arch="aarch64")
+    with pytest.raises(ConfigError, match="one line"):
+        linux_guest_spec("mem=248M\nquiet")
+
+
+def test_spec_without_artifacts(tmp_path, monkeypatch):
+    monkeypatch.setenv("DRIVERKIT_CACHE", str(tmp_path))
+    with pytest.raises(ArtifactMissing, match="scripts/build-guest"):
+        linux_guest_spec()
+
+
+def test_pattern_words():
+    # (0xf800000 >> 2) * 0x9E3779B1 mod 2**32; the boot test checks the guest writes the same
+    assert pattern_word(0xF800000, 0) == 0x8DE00000
+    assert pattern_word(0, 0x5EED1234) == 0x5EED1234
+    data = pattern_bytes(0x1000, 16, seed=1)
+    assert len(data) == 16
+    assert int.from_bytes(data[4:8], "little") == pattern_word(0x1004, 1)
+    with pytest.raises(ConfigError, match="4-byte aligned"):
+        pattern_bytes(0x1002, 16)
