@@ -205,7 +205,13 @@ class _Builder:
             sc = self.construct_for(t, f"struct {c_name}.{name}")
             size = self.size_of(t)
             subcons.append(name / sc)
-            fields.append(FieldLayout(name, moff, size))
+            count, elem = 1, t
+            if t is not None and t.tag == "DW_TAG_array_type":
+                count, elem = self.array_count(t), self.type_of(t)
+            children: tuple[FieldLayout, ...] = ()
+            if elem is not None and elem.tag == "DW_TAG_structure_type":
+                children = tuple(self.struct(elem).fields)
+            fields.append(FieldLayout(name, moff, size, count, children))
             offset = moff + size
             i += 1
         if byte_size > offset:

@@ -2,7 +2,8 @@
 
 Both sides of a comparison are reduced to FieldLayouts: a DWARF struct keeps the offsets the
 compiler chose; a construct Struct is laid out sequentially (unnamed Padding advances the
-offset); a register map gives each register's offset and its subcon's size.
+offset); a driverkit RegisterMap gives its flattened slots ("arg[2]", "timers[1].config").
+C arrays and nested structs are expanded to those paths when the Python side uses them.
 """
 
 from __future__ import annotations
@@ -18,11 +19,17 @@ from ..errors import LayoutError
 
 @dataclass(frozen=True)
 class FieldLayout:
-    """One field: byte offset from the start of the struct, size in bytes."""
+    """One field: byte offset from the start of the struct, size in bytes.
+
+    For a C array, `count` is its element count; for a struct (or an array of structs),
+    `children` are the members of one element, offsets relative to the element.
+    """
 
     name: str
     offset: int
     size: int
+    count: int = 1
+    children: tuple["FieldLayout", ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,28 +74,34 @@ def _unwrap_struct(obj: Any) -> construct.Struct | None:
 
 
 def _register_fields(obj: Any) -> list[FieldLayout] | None:
-    """Duck-typed register map: attributes (or a `registers` mapping) with .offset and a subcon."""
+    """A driverkit RegisterMap (its flattened `layout()` slots), or a duck-typed class whose
+    attributes have an int `.offset` and a construct subcon (or an int `.size`/`.width`)."""
     cls = obj if isinstance(obj, type) else type(obj)
-    regs = getattr(cls, "registers", None) or getattr(cls, "_registers", None)
-    items: Iterable[tuple[str, Any]]
-    if isinstance(regs, Mapping):
-        items = regs.items()
-    else:
-        items = ((k, v) for klass in reversed(cls.__mro__) for k, v in vars(klass).items())
+    layout = getattr(cls, "layout", None)
+    if callable(layout):
+        try:
+            slots = list(layout())
+        except TypeError:
+            slots = []
+        if slots and all(hasattr(s, "path") and hasattr(s, "reg") for s in slots):
+            return [FieldLayout(s.path, s.offset, s.reg.width) for s in slots]
     out: dict[str, FieldLayout] = {}
-    for name, reg in items:
-        offset = getattr(reg, "offset", None)
-        if not isinstance(offset, int) or name.startswith("__"):
-            continue
-        size = getattr(reg, "size", None)
-        if not isinstance(size, int):
-            for attr in ("subcon", "fmt", "format", "type", "struct"):
-                sc = getattr(reg, attr, None)
-                if isinstance(sc, construct.Construct):
-                    size = _sizeof(sc, name)
-                    break
-        if isinstance(size, int):
-            out[name] = FieldLayout(name, offset, size)
+    for klass in reversed(cls.__mro__):
+        for name, reg in vars(klass).items():
+            offset = getattr(reg, "offset", None)
+            if not isinstance(offset, int) or name.startswith("__"):
+                continue
+            size = getattr(reg, "size", None)
+            if not isinstance(size, int):
+                size = getattr(reg, "width", None)
+            if not isinstance(size, int):
+                for attr in ("subcon", "fmt", "format", "type", "struct"):
+                    sc = getattr(reg, attr, None)
+                    if isinstance(sc, construct.Construct):
+                        size = _sizeof(sc, name)
+                        break
+            if isinstance(size, int):
+                out[name] = FieldLayout(name, offset, size)
     return list(out.values()) or None
 
 
@@ -125,18 +138,42 @@ def layout_of(obj: Any) -> list[FieldLayout]:
     raise LayoutError(f"cannot get a field layout from {type(obj).__name__}")
 
 
-def compare_struct(python_side: Any, c_side: Any) -> list[LayoutMismatch]:
+def _expand(fields: list[FieldLayout], wanted: set[str], prefix: str = "",
+            base: int = 0) -> list[FieldLayout]:
+    """C fields with arrays/structs opened up where the Python side names their elements."""
+    out: list[FieldLayout] = []
+    for f in fields:
+        name, off = prefix + f.name, base + f.offset
+        if name in wanted:
+            out.append(FieldLayout(name, off, f.size, f.count, f.children))
+        elif f.count > 1 and any(w.startswith(name + "[") for w in wanted):
+            step = f.size // f.count
+            elems = [FieldLayout(f"{f.name}[{i}]", f.offset + i * step, step, 1, f.children)
+                     for i in range(f.count)]
+            out += _expand(elems, wanted, prefix, base)
+        elif f.children and any(w.startswith(name + ".") for w in wanted):
+            out += _expand(list(f.children), wanted, name + ".", off)
+        else:
+            out.append(FieldLayout(name, off, f.size, f.count, f.children))
+    return out
+
+
+def compare_struct(python_side: Any, c_side: Any, *, only_declared: bool = False) -> list[LayoutMismatch]:
     """Field-by-field differences between a Python layout and the C (DWARF) struct; [] if they agree.
 
-    Fields are matched by name; reserved/padding names starting with "_" are ignored on both sides.
+    Fields are matched by name (RegisterMap paths like "arg[1]" or "hdr.len" reach into C arrays
+    and nested structs); names starting with "_" (reserved, padding) are ignored on both sides.
+    only_declared=True skips C fields the Python side does not declare (a partial register map).
     """
     ours = {f.name: f for f in layout_of(python_side) if not f.name.startswith("_")}
-    theirs = {f.name: f for f in layout_of(c_side) if not f.name.startswith("_")}
+    c_fields = _expand(layout_of(c_side), set(ours))
+    theirs = {f.name: f for f in c_fields if not f.name.split(".")[-1].startswith("_")}
     out: list[LayoutMismatch] = []
     for name, c in sorted(theirs.items(), key=lambda kv: kv[1].offset):
         py = ours.get(name)
         if py is None:
-            out.append(LayoutMismatch(name, "missing", c.offset, None))
+            if not only_declared:
+                out.append(LayoutMismatch(name, "missing", c.offset, None))
             continue
         if py.offset != c.offset:
             out.append(LayoutMismatch(name, "offset", c.offset, py.offset))

@@ -119,3 +119,11 @@ def test_an_object_file_has_nothing_to_load(regs_obj: ElfImage):
 
     with pytest.raises(ElfError, match="no PT_LOAD segments .*ET_REL"):
         regs_obj.load(Writer())
+
+
+def test_nested_struct_and_array_paths(regs_obj: ElfImage):
+    st = regs_obj.struct("regs")
+    declared = {"in.a": (0x0C, 2), "in.b": (0x0F, 1), "temps[0]": (0x14, 2), "temps[2]": (0x18, 2)}
+    got = [(m.field, m.kind, m.expected, m.actual)
+           for m in compare_struct(declared, st, only_declared=True)]
+    assert got == [("in.b", "offset", 0x0E, 0x0F)]

@@ -214,3 +214,29 @@ def test_layout_of_refuses_what_it_cannot_lay_out():
         layout_of(42)
     assert layout_of([("a", 0, 4)]) == [FieldLayout("a", 0, 4)]
     assert issubclass(LayoutError, DriverkitError)
+
+
+def test_compare_a_driverkit_register_map(firmware: ElfImage):
+    """A RegisterMap over the mailbox, checked against the C header the firmware was built from."""
+    from construct import Int16ul, Int32sl, Int32ul, Int64ul
+
+    from driverkit.regs import RO, RW, Register, RegisterArray, RegisterMap
+
+    class MailboxRegs(RegisterMap):
+        magic = Register(0x00, Int32ul, RO)
+        version = Register(0x04, Int16ul, RO)
+        doorbell = Register(0x08, Int32ul, RW)
+        done = Register(0x0C, Int32ul, RO)
+        cmd = Register(0x10, Int32ul, RW)
+        status = Register(0x14, Int32sl, RO)
+        arg = RegisterArray(Register(0x18, Int32ul, RW), 4)
+        ret = RegisterArray(Register(0x28, Int32ul, RO), 3, stride=8)      # wrong stride
+        served = Register(0x48, Int64ul, RO)                                # wrong offset
+
+    mb = firmware.struct("mailbox")
+    got = [(m.field, m.kind, m.expected, m.actual)
+           for m in compare_struct(MailboxRegs, mb, only_declared=True)]
+    assert got == [("ret[1]", "offset", 0x2C, 0x30), ("ret[2]", "offset", 0x30, 0x38),
+                   ("served", "offset", 0x40, 0x48)]
+    full = {(m.field, m.kind) for m in compare_struct(MailboxRegs, mb)}
+    assert {("header_size", "missing"), ("ret[3]", "missing"), ("data", "missing")} <= full
