@@ -115,6 +115,7 @@ class _Checker:
         self.report = CheckReport(type(regs).__name__, repr(regs.iomem), destructive)
         self.initial: dict[str, int] = {}
         self.deferred_widths: set[str] = set()
+        self.patterned: set[str] = set()
 
     def add(self, r: "BoundRegister", test: str, status: str, detail: str = "",
             expected: int | None = None, observed: int | None = None) -> None:
@@ -280,6 +281,7 @@ class _Checker:
         store = d.store_mask
         rb: Callable[[int], int] = d.readback or (lambda x: x)
         cur = r._read_logical()
+        self.patterned.add(r.path)
         pats: list[int] = []
         for p in (testable, 0, _pattern(0x55, d.width) & testable, _pattern(0xAA, d.width) & testable):
             if p not in pats:
@@ -345,6 +347,24 @@ class _Checker:
                      f"could not restore: wrote {_hex(target, d.width)}, reads "
                      f"{_hex(after, d.width)}, was {_hex(cur, d.width)}")
 
+    def restore_all(self, bound: list["BoundRegister"]) -> None:
+        """Writing one register can change another (HPET: 32-bit mode truncates the comparator);
+        put back every pattern-tested register that no longer holds its initial value."""
+        for r in bound:
+            d = r.decl
+            if r.path not in self.patterned or r.path not in self.initial:
+                continue
+            was = self.initial[r.path]
+            compare = d.shape.full & ~d.wo_mask & ~d.reserved_mask
+            now = r._read_logical()
+            if not (now ^ was) & compare:
+                continue
+            rb: Callable[[int], int] = d.readback or (lambda x: x)
+            self._restore(r, was, rb, d.reserved_mask, d.protect_mask, compare)
+            self.add(r, "restore", "info",
+                     f"changed to {_hex(now, d.width)} by writes to other registers; "
+                     f"wrote back {_hex(was, d.width)}", expected=was, observed=r._read_logical())
+
     def w1c(self, r: "BoundRegister") -> None:
         d = r.decl
         if not self.destructive:
@@ -402,6 +422,7 @@ def run_check(regs: "RegisterBlock", *, destructive: bool = False) -> CheckRepor
         checker.phase_reads(r)
     for r in bound:
         checker.phase_writes(r)
+    checker.restore_all(bound)
     order = {r.path: i for i, r in enumerate(bound)}
     rank = {t: i for i, t in enumerate(TEST_ORDER)}
     checker.report.findings.sort(

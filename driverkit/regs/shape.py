@@ -11,6 +11,7 @@ otherwise: `Int32ub`, or a `BitStruct` not wrapped in `ByteSwapped`).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -95,10 +96,14 @@ class Shape:
     def full(self) -> int:
         return (1 << self.bits) - 1
 
+    @functools.cached_property
+    def _names(self) -> dict[str, Field]:
+        return {f.name: f for f in self.fields}
+
     def field(self, name: str) -> Field:
-        for f in self.fields:
-            if f.name == name:
-                return f
+        f = self._names.get(name)
+        if f is not None:
+            return f
         names = ", ".join(f.name for f in self.fields) or "none (not a bitfield register)"
         raise RegisterError(f"no field {name!r}; fields: {names}")
 
@@ -123,6 +128,8 @@ class Shape:
     def encode_fields(self, values: dict[str, Any], base: int = 0) -> int:
         """Put field values into `base` (a logical int), leaving other bits alone."""
         for name, value in values.items():
+            if name.startswith("_") and name not in self._names:
+                continue  # construct's own keys in a parsed Container (_io, _params ...)
             f = self.field(name)
             base = (base & ~f.mask) | (f.encode(value) << f.shift)
         return base
