@@ -20,5 +20,10 @@ if ! echo 'int x;' | gcc -m32 -ffreestanding -c -x c - -o /dev/null 2>/dev/null;
     $sudo_cmd apt-get install -y gcc-multilib >&2
 fi
 mkdir -p "$out"
-make -s -C "$here" OUT="$out" "$out/fw.elf" >&2
+# Serialise concurrent builds into the same cache (pytest-xdist workers, parallel scripts).
+if command -v flock >/dev/null 2>&1; then
+    flock "$out/.build.lock" make -s -C "$here" OUT="$out" "$out/fw.elf" >&2
+else
+    make -s -C "$here" OUT="$out" "$out/fw.elf" >&2
+fi
 echo "$out/fw.elf"
