@@ -248,10 +248,19 @@ class _Builder:
 
 
 def find_struct(dwarf: Any, name: str, little: bool, source: str) -> DwarfStruct:
-    """The complete `struct name` from the first compile unit that defines it."""
+    """The complete `struct name` (or a typedef of a struct) from the first CU that defines it."""
+    name = name.removeprefix("struct ").strip()
     seen: list[str] = []
+    typedef_hit = None
     for cu in dwarf.iter_CUs():
         for die in cu.iter_DIEs():
+            if die.tag == "DW_TAG_typedef" and typedef_hit is None and _name(die) == name:
+                b = _Builder(cu, little)
+                target = b.strip(die)
+                if target is not None and target.tag == "DW_TAG_structure_type" \
+                        and "DW_AT_declaration" not in target.attributes:
+                    typedef_hit = (b, target)
+                continue
             if die.tag != "DW_TAG_structure_type" or "DW_AT_declaration" in die.attributes:
                 continue
             n = _name(die)
@@ -259,6 +268,12 @@ def find_struct(dwarf: Any, name: str, little: bool, source: str) -> DwarfStruct
                 return _Builder(cu, little).struct(die)
             if n:
                 seen.append(n)
+    if typedef_hit is not None:
+        builder, target = typedef_hit
+        st = builder.struct(target)
+        if st.c_name == "<anonymous>":
+            st.c_name = name
+        return st
     import difflib
 
     close = difflib.get_close_matches(name, sorted(set(seen)), n=3, cutoff=0.6)

@@ -37,6 +37,8 @@ struct regs {
     _Bool flag;                    /* 0x3c */
 };
 struct regs the_regs;
+typedef struct { uint32_t lo; uint64_t hi; } pair_t;   /* anonymous: found by its typedef */
+pair_t the_pair;
 """
 
 
@@ -127,3 +129,10 @@ def test_nested_struct_and_array_paths(regs_obj: ElfImage):
     got = [(m.field, m.kind, m.expected, m.actual)
            for m in compare_struct(declared, st, only_declared=True)]
     assert got == [("in.b", "offset", 0x0E, 0x0F)]
+
+
+def test_typedef_of_an_anonymous_struct_and_struct_prefix(regs_obj: ElfImage):
+    st = regs_obj.struct("pair_t")
+    assert st.c_name == "pair_t" and st.sizeof() == 16
+    assert [(f.name, f.offset, f.size) for f in st.fields] == [("lo", 0, 4), ("hi", 8, 8)]
+    assert regs_obj.struct("struct regs").byte_size == 0x40
