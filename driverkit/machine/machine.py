@@ -43,12 +43,16 @@ from .spec import MachineSpec
 
 PAGE = 4096
 QUIT_GRACE = 2.0
+CREATED_DIRS: list[Path] = []
+"""Every private dir this process made for a machine (a leak check looks them up after a run)."""
 
 
 def _private_dir() -> Path:
     """A 0700 temp dir, on /dev/shm when it exists so the RAM backend file lives in memory."""
     base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-    return Path(tempfile.mkdtemp(prefix="driverkit-", dir=base))
+    path = Path(tempfile.mkdtemp(prefix="driverkit-", dir=base))
+    CREATED_DIRS.append(path)
+    return path
 
 
 def _emergency_cleanup(proc: QemuProcess | None, tmp: Path | None) -> None:
