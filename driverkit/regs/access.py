@@ -41,6 +41,8 @@ RW = Access("RW", True, True, "store", doc="read/write; reads return what was wr
 WO = Access("WO", False, True, "store", doc="write-only; the API refuses reads")
 W1C = Access("W1C", True, True, "w1c", doc="write 1 to clear, 0 has no effect")
 W1S = Access("W1S", True, True, "w1s", doc="write 1 to set, 0 has no effect")
-RC = Access("RC", True, False, "ignore", read_clears=True, doc="read-to-clear; reading is destructive")
+RC = Access(
+    "RC", True, False, "ignore", read_clears=True, doc="read-to-clear; reading is destructive"
+)
 
 ACCESS_KINDS: dict[str, Access] = {a.name: a for a in (RO, RW, WO, W1C, W1S, RC)}

@@ -8,8 +8,9 @@ the layout and may override (same name), add, or remove (`name = None`) members.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Union
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import LayoutError
 from .register import BoundRegister, Register
@@ -64,7 +65,9 @@ class RegisterArray:
             yield Slot(f"{path}[{i}]", base + reg.offset, reg)
 
     def __repr__(self) -> str:
-        return f"<RegisterArray {self.name} {self.count} x {self.register!r} stride {self.stride:#x}>"
+        return (
+            f"<RegisterArray {self.name} {self.count} x {self.register!r} stride {self.stride:#x}>"
+        )
 
 
 class Block:
@@ -72,7 +75,7 @@ class Block:
 
     def __init__(
         self,
-        block: type["RegisterBlock"],
+        block: type[RegisterBlock],
         offset: int,
         count: int | None = None,
         stride: int | None = None,
@@ -120,7 +123,7 @@ class Block:
         return f"<Block {self.name} {self.block.__name__} @{self.offset:#x}{rep}>"
 
 
-Member = Union[Register, RegisterArray, Block]
+Member = Register | RegisterArray | Block
 
 
 class BoundArray:
@@ -221,7 +224,7 @@ class RegisterBlock:
         end = max((s.end for s in cls._slots), default=0)
         return max(end, cls.size or 0)
 
-    def __init__(self, iomem: "IoMem", *, base: int = 0, path: str = "") -> None:
+    def __init__(self, iomem: IoMem, *, base: int = 0, path: str = "") -> None:
         need = base + max((s.end for s in self._slots), default=0)
         if need > iomem.size:
             raise LayoutError(
@@ -285,13 +288,13 @@ class RegisterMap(RegisterBlock):
 
     @_hybridmethod
     def check(
-        cls: type["RegisterMap"],
-        instance: "RegisterMap | None",
-        iomem: "IoMem | None" = None,
+        cls: type[RegisterMap],
+        instance: RegisterMap | None,
+        iomem: IoMem | None = None,
         *,
         destructive: bool = False,
         base: int | None = None,
-    ) -> "CheckReport":
+    ) -> CheckReport:
         """Register layout test against the live device; see driverkit.regs.check."""
         from .check import run_check
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from .shape import WIDTHS
 
@@ -84,14 +85,21 @@ class CheckReport:
         head = f"{self.map} layout check on {self.target} ({mode}): " + (
             "OK" if n == 0 else f"{n} mismatch{'es' if n != 1 else ''}"
         )
-        rows = [("register", "offset", "access", "test", "result", "expected", "observed", "detail")]
+        rows = [
+            ("register", "offset", "access", "test", "result", "expected", "observed", "detail")
+        ]
         for f in self.findings:
-            digits = f.width * 2
-            hx = (lambda v: "" if v is None else f"0x{v:0{digits}x}")
             rows.append(
-                (f.register, f"{f.offset:#05x}", f.access, f.test,
-                 f.status.upper() if f.status == "mismatch" else f.status,
-                 hx(f.expected), hx(f.observed), f.detail)
+                (
+                    f.register,
+                    f"{f.offset:#05x}",
+                    f.access,
+                    f.test,
+                    f.status.upper() if f.status == "mismatch" else f.status,
+                    _opt_hex(f.expected, f.width),
+                    _opt_hex(f.observed, f.width),
+                    f.detail,
+                )
             )
         widths = [max(len(r[i]) for r in rows) for i in range(7)]
         lines = [head]
@@ -104,12 +112,16 @@ def _hex(v: int, width: int) -> str:
     return f"0x{v:0{width * 2}x}"
 
 
+def _opt_hex(v: int | None, width: int) -> str:
+    return "" if v is None else _hex(v, width)
+
+
 def _pattern(byte: int, width: int) -> int:
     return int.from_bytes(bytes([byte]) * width, "little")
 
 
 class _Checker:
-    def __init__(self, regs: "RegisterBlock", destructive: bool) -> None:
+    def __init__(self, regs: RegisterBlock, destructive: bool) -> None:
         self.regs = regs
         self.destructive = destructive
         self.report = CheckReport(type(regs).__name__, repr(regs.iomem), destructive)
@@ -117,17 +129,33 @@ class _Checker:
         self.deferred_widths: set[str] = set()
         self.patterned: set[str] = set()
 
-    def add(self, r: "BoundRegister", test: str, status: str, detail: str = "",
-            expected: int | None = None, observed: int | None = None) -> None:
+    def add(
+        self,
+        r: BoundRegister,
+        test: str,
+        status: str,
+        detail: str = "",
+        expected: int | None = None,
+        observed: int | None = None,
+    ) -> None:
         d = r.decl
         self.report.findings.append(
-            Finding(r.path, r.offset, d.width, d.short_access(), test, status, detail,
-                    expected, observed)
+            Finding(
+                r.path,
+                r.offset,
+                d.width,
+                d.short_access(),
+                test,
+                status,
+                detail,
+                expected,
+                observed,
+            )
         )
 
     # --- phase 1: reads -------------------------------------------------------------------
 
-    def phase_reads(self, r: "BoundRegister") -> None:
+    def phase_reads(self, r: BoundRegister) -> None:
         d = r.decl
         if not d.readable:
             self.add(r, "reset", "skipped", "write-only: never read")
@@ -139,14 +167,23 @@ class _Checker:
         value = r._read_logical()
         self.initial[r.path] = value
         if d.volatile:
-            extra = "" if d.reset is None else f" (declared reset {_hex(d.reset, d.width)} not compared)"
+            extra = (
+                ""
+                if d.reset is None
+                else f" (declared reset {_hex(d.reset, d.width)} not compared)"
+            )
             self.add(r, "reset", "info", "volatile" + extra, observed=value)
         elif d.reset is not None:
             diff = (value ^ d.reset) & ~d.wo_mask & d.shape.full
             if diff:
-                self.add(r, "reset", "mismatch",
-                         f"bits {_hex(diff, d.width)} differ from the declared reset value",
-                         expected=d.reset, observed=value)
+                self.add(
+                    r,
+                    "reset",
+                    "mismatch",
+                    f"bits {_hex(diff, d.width)} differ from the declared reset value",
+                    expected=d.reset,
+                    observed=value,
+                )
             else:
                 self.add(r, "reset", "ok", expected=d.reset, observed=value)
         else:
@@ -154,12 +191,12 @@ class _Checker:
         if not d.volatile and not d.rc_mask:
             self.probe_widths(r, defer=self._will_pattern_test(r))
 
-    def _will_pattern_test(self, r: "BoundRegister") -> bool:
+    def _will_pattern_test(self, r: BoundRegister) -> bool:
         d = r.decl
         testable = d.shape.full & ~d.reserved_mask & ~d.protect_mask
         return bool(testable) and not (d.side_effects and not self.destructive)
 
-    def probe_widths(self, r: "BoundRegister", defer: bool = False) -> None:
+    def probe_widths(self, r: BoundRegister, defer: bool = False) -> None:
         """Read at each narrower width and compare; a value of 0/all-ones proves nothing,
         so RW registers are probed again while a bit pattern is in them."""
         d = r.decl
@@ -179,15 +216,21 @@ class _Checker:
             missing = [(w, v) for w, v in refused if w in declared]
             if missing:
                 got = "; ".join(f"width {w} read {_hex(v, d.width)}" for w, v in missing)
-                self.add(r, "widths", "mismatch",
-                         f"declared widths {declared} but {got} instead of "
-                         f"{_hex(reference, d.width)}", observed=None)
+                self.add(
+                    r,
+                    "widths",
+                    "mismatch",
+                    f"declared widths {declared} but {got} instead of {_hex(reference, d.width)}",
+                    observed=None,
+                )
                 return
         if reference in (0, d.shape.full) and refused == [] and defer:
             self.deferred_widths.add(r.path)
             return
         if reference in (0, d.shape.full) and refused == []:
-            self.add(r, "widths", "info", desc + f" (inconclusive: value {_hex(reference, d.width)})")
+            self.add(
+                r, "widths", "info", desc + f" (inconclusive: value {_hex(reference, d.width)})"
+            )
         elif declared is not None:
             self.add(r, "widths", "ok", desc + f"; declared {declared}")
         else:
@@ -195,10 +238,12 @@ class _Checker:
 
     # --- phase 2: writes and behaviour ------------------------------------------------------
 
-    def phase_writes(self, r: "BoundRegister") -> None:
+    def phase_writes(self, r: BoundRegister) -> None:
         d = r.decl
         if d.side_effects and not self.destructive:
-            self.add(r, "writes", "skipped", "side_effects=True: not written (pass destructive=True)")
+            self.add(
+                r, "writes", "skipped", "side_effects=True: not written (pass destructive=True)"
+            )
             return
         if d.volatile:
             self.watch_volatile(r)
@@ -215,53 +260,80 @@ class _Checker:
         if d.w1s_mask:
             self.w1s(r)
 
-    def watch_volatile(self, r: "BoundRegister") -> None:
+    def watch_volatile(self, r: BoundRegister) -> None:
         d = r.decl
         values = [r._read_logical()]
         for _ in range(VOLATILE_READS - 1):
             time.sleep(VOLATILE_GAP)
             values.append(r._read_logical())
         if len(set(values)) > 1:
-            self.add(r, "volatile", "info",
-                     f"changes on its own: {_hex(values[0], d.width)} -> {_hex(values[-1], d.width)}",
-                     observed=values[-1])
+            self.add(
+                r,
+                "volatile",
+                "info",
+                f"changes on its own: {_hex(values[0], d.width)} -> {_hex(values[-1], d.width)}",
+                observed=values[-1],
+            )
         else:
-            self.add(r, "volatile", "info",
-                     f"did not change over {VOLATILE_READS} reads (stopped?); not written",
-                     observed=values[-1])
+            self.add(
+                r,
+                "volatile",
+                "info",
+                f"did not change over {VOLATILE_READS} reads (stopped?); not written",
+                observed=values[-1],
+            )
 
-    def write_only(self, r: "BoundRegister") -> None:
+    def write_only(self, r: BoundRegister) -> None:
         d = r.decl
         if not self.destructive:
-            self.add(r, "writes", "skipped", "write-only: writing is destructive (pass destructive=True)")
+            self.add(
+                r, "writes", "skipped", "write-only: writing is destructive (pass destructive=True)"
+            )
             return
         value = d.reset or 0
         r._write_logical(value)
         self.add(r, "writes", "info", f"wrote {_hex(value, d.width)} (write-only, not read back)")
 
-    def read_to_clear(self, r: "BoundRegister") -> None:
+    def read_to_clear(self, r: BoundRegister) -> None:
         d = r.decl
         if not self.destructive:
-            self.add(r, "read-to-clear", "skipped", "reading is destructive (pass destructive=True)")
+            self.add(
+                r, "read-to-clear", "skipped", "reading is destructive (pass destructive=True)"
+            )
             return
         first = self.initial.get(r.path, 0)
         if not first & d.rc_mask and d.trigger is not None:
             first = self._triggered(r, d.rc_mask)
         if not first & d.rc_mask:
-            self.add(r, "read-to-clear", "skipped",
-                     "no bits set, clearing not observable (declare trigger=)", observed=first)
+            self.add(
+                r,
+                "read-to-clear",
+                "skipped",
+                "no bits set, clearing not observable (declare trigger=)",
+                observed=first,
+            )
             return
         second = r._read_logical()
         left = second & first & d.rc_mask
         if left:
-            self.add(r, "read-to-clear", "mismatch",
-                     f"bits {_hex(left, d.width)} still set after a read",
-                     expected=second & ~(first & d.rc_mask), observed=second)
+            self.add(
+                r,
+                "read-to-clear",
+                "mismatch",
+                f"bits {_hex(left, d.width)} still set after a read",
+                expected=second & ~(first & d.rc_mask),
+                observed=second,
+            )
         else:
-            self.add(r, "read-to-clear", "ok",
-                     f"bits {_hex(first & d.rc_mask, d.width)} cleared by reading", observed=second)
+            self.add(
+                r,
+                "read-to-clear",
+                "ok",
+                f"bits {_hex(first & d.rc_mask, d.width)} cleared by reading",
+                observed=second,
+            )
 
-    def _triggered(self, r: "BoundRegister", mask: int) -> int:
+    def _triggered(self, r: BoundRegister, mask: int) -> int:
         r.decl.trigger(self.regs)
         deadline = time.monotonic() + TRIGGER_TIMEOUT
         while True:
@@ -270,7 +342,7 @@ class _Checker:
                 return value
             time.sleep(0.001)
 
-    def patterns(self, r: "BoundRegister") -> None:
+    def patterns(self, r: BoundRegister) -> None:
         """Write bit patterns (never 1s into W1C/W1S/WO bits), read back, compare, restore."""
         d = r.decl
         full = d.shape.full
@@ -283,7 +355,12 @@ class _Checker:
         cur = r._read_logical()
         self.patterned.add(r.path)
         pats: list[int] = []
-        for p in (testable, 0, _pattern(0x55, d.width) & testable, _pattern(0xAA, d.width) & testable):
+        for p in (
+            testable,
+            0,
+            _pattern(0x55, d.width) & testable,
+            _pattern(0xAA, d.width) & testable,
+        ):
             if p not in pats:
                 pats.append(p)
         rows = []
@@ -324,14 +401,23 @@ class _Checker:
             notes.append(f"bits {_hex(extra, d.width)} declared read-only took writes")
         if missing:
             notes.append(f"bits {_hex(missing, d.width)} declared writable did not take writes")
-        notes.append("; ".join(
-            f"wrote {_hex(w, d.width)} expected {_hex(e, d.width)} read {_hex(g, d.width)}"
-            for w, e, g in bad
-        ))
+        notes.append(
+            "; ".join(
+                f"wrote {_hex(w, d.width)} expected {_hex(e, d.width)} read {_hex(g, d.width)}"
+                for w, e, g in bad
+            )
+        )
         self.add(r, "writes", "mismatch", "; ".join(notes), expected=declared, observed=observed)
 
-    def _restore(self, r: "BoundRegister", cur: int, rb: Callable[[int], int],
-                 res: int, destr: int, compare: int) -> None:
+    def _restore(
+        self,
+        r: BoundRegister,
+        cur: int,
+        rb: Callable[[int], int],
+        res: int,
+        destr: int,
+        compare: int,
+    ) -> None:
         d = r.decl
         target = cur
         try:
@@ -343,11 +429,15 @@ class _Checker:
         r._write_logical(target)
         after = r._read_logical()
         if (after ^ cur) & compare:
-            self.add(r, "restore", "info",
-                     f"could not restore: wrote {_hex(target, d.width)}, reads "
-                     f"{_hex(after, d.width)}, was {_hex(cur, d.width)}")
+            self.add(
+                r,
+                "restore",
+                "info",
+                f"could not restore: wrote {_hex(target, d.width)}, reads "
+                f"{_hex(after, d.width)}, was {_hex(cur, d.width)}",
+            )
 
-    def restore_all(self, bound: list["BoundRegister"]) -> None:
+    def restore_all(self, bound: list[BoundRegister]) -> None:
         """Writing one register can change another (HPET: 32-bit mode truncates the comparator);
         put back every pattern-tested register that no longer holds its initial value."""
         for r in bound:
@@ -361,11 +451,17 @@ class _Checker:
                 continue
             rb: Callable[[int], int] = d.readback or (lambda x: x)
             self._restore(r, was, rb, d.reserved_mask, d.protect_mask, compare)
-            self.add(r, "restore", "info",
-                     f"changed to {_hex(now, d.width)} by writes to other registers; "
-                     f"wrote back {_hex(was, d.width)}", expected=was, observed=r._read_logical())
+            self.add(
+                r,
+                "restore",
+                "info",
+                f"changed to {_hex(now, d.width)} by writes to other registers; "
+                f"wrote back {_hex(was, d.width)}",
+                expected=was,
+                observed=r._read_logical(),
+            )
 
-    def w1c(self, r: "BoundRegister") -> None:
+    def w1c(self, r: BoundRegister) -> None:
         d = r.decl
         if not self.destructive:
             self.add(r, "w1c", "skipped", "writing 1s clears state (pass destructive=True)")
@@ -375,8 +471,13 @@ class _Checker:
             value = self._triggered(r, d.w1c_mask)
         bits = value & d.w1c_mask
         if not bits:
-            self.add(r, "w1c", "skipped",
-                     "no W1C bits set, clearing not observable (declare trigger=)", observed=value)
+            self.add(
+                r,
+                "w1c",
+                "skipped",
+                "no W1C bits set, clearing not observable (declare trigger=)",
+                observed=value,
+            )
             return
         keep = value & ~d.protect_mask
         r._write_logical(keep)
@@ -389,12 +490,20 @@ class _Checker:
         if after1 & bits:
             notes.append(f"writing 1 left bits {_hex(after1 & bits, d.width)} set")
         if notes:
-            self.add(r, "w1c", "mismatch", "; ".join(notes), expected=value & ~bits, observed=after1)
+            self.add(
+                r, "w1c", "mismatch", "; ".join(notes), expected=value & ~bits, observed=after1
+            )
         else:
-            self.add(r, "w1c", "ok", f"bits {_hex(bits, d.width)} stayed on 0 and cleared on 1",
-                     expected=value & ~bits, observed=after1)
+            self.add(
+                r,
+                "w1c",
+                "ok",
+                f"bits {_hex(bits, d.width)} stayed on 0 and cleared on 1",
+                expected=value & ~bits,
+                observed=after1,
+            )
 
-    def w1s(self, r: "BoundRegister") -> None:
+    def w1s(self, r: BoundRegister) -> None:
         d = r.decl
         if not self.destructive:
             self.add(r, "w1s", "skipped", "writing 1s sets state (pass destructive=True)")
@@ -407,14 +516,26 @@ class _Checker:
         r._write_logical((value & ~d.protect_mask) | bits)
         after = r._read_logical()
         if bits & ~after:
-            self.add(r, "w1s", "mismatch", f"bits {_hex(bits & ~after, d.width)} did not set",
-                     expected=value | bits, observed=after)
+            self.add(
+                r,
+                "w1s",
+                "mismatch",
+                f"bits {_hex(bits & ~after, d.width)} did not set",
+                expected=value | bits,
+                observed=after,
+            )
         else:
-            self.add(r, "w1s", "ok", f"bits {_hex(bits, d.width)} set by writing 1",
-                     expected=value | bits, observed=after)
+            self.add(
+                r,
+                "w1s",
+                "ok",
+                f"bits {_hex(bits, d.width)} set by writing 1",
+                expected=value | bits,
+                observed=after,
+            )
 
 
-def run_check(regs: "RegisterBlock", *, destructive: bool = False) -> CheckReport:
+def run_check(regs: RegisterBlock, *, destructive: bool = False) -> CheckReport:
     """Run the layout test of `regs` (bound to the device) and return the report."""
     checker = _Checker(regs, destructive)
     bound = regs.registers()

@@ -33,7 +33,7 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def dump(regs: "RegisterBlock", *, destructive: bool = False) -> dict[str, Any]:
+def dump(regs: RegisterBlock, *, destructive: bool = False) -> dict[str, Any]:
     """Read and decode every register of `regs`; JSON-ready."""
     io = regs.iomem
     entries = []
@@ -52,8 +52,11 @@ def dump(regs: "RegisterBlock", *, destructive: bool = False) -> dict[str, Any]:
         }
         if d.destructive_read and not destructive:
             entry["skipped"] = (
-                "write-only" if not d.readable else
-                "read has side effects" if d.side_effects else "read-to-clear"
+                "write-only"
+                if not d.readable
+                else "read has side effects"
+                if d.side_effects
+                else "read-to-clear"
             )
         elif not d.readable:
             entry["skipped"] = "write-only"

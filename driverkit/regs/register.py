@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import construct as cs
 
@@ -39,7 +40,7 @@ class Register:
       readback      f(written) -> value read back, where the device deviates (edu liveness: ~x)
       side_effects  any access does something: the check leaves it alone unless destructive=True
       fields        per-field access overrides, e.g. {"computing": RO, "int_status": W1C}
-      trigger       f(regs) that makes the device set W1C/RC bits, so destructive checks can clear them
+      trigger       f(regs) making the device set W1C/RC bits, so destructive checks clear them
       alias         deliberately shares its address with another register (THR/RBR style)
       byteorder     "little"/"big" when the subcon does not say (byte-aligned BitStruct fields)
     """
@@ -126,8 +127,7 @@ class Register:
         units: list[tuple[int, Access]]
         if self.shape.fields:
             units = [
-                (f.mask, self.field_access.get(f.name, self.access))
-                for f in self.shape.fields
+                (f.mask, self.field_access.get(f.name, self.access)) for f in self.shape.fields
             ]
         else:
             units = [(full, self.access)]
@@ -148,9 +148,7 @@ class Register:
         if writable is not None:
             if not isinstance(writable, int) or writable < 0 or writable > full:
                 raise LayoutError(f"writable mask {writable!r} does not fit {self.width * 8} bits")
-            if self.access is not RW and not any(
-                a is RW for a in self.field_access.values()
-            ):
+            if self.access is not RW and not any(a is RW for a in self.field_access.values()):
                 raise LayoutError(f"writable= is for RW registers; this one is {self.access}")
             store = writable
         self.store_mask = store
@@ -177,7 +175,7 @@ class Register:
         return self.offset + self.width
 
     def short_access(self) -> str:
-        """"RW", or "RW*" when some fields override it."""
+        """ "RW", or "RW*" when some fields override it."""
         return f"{self.access}" + ("*" if self.field_access else "")
 
     def describe_access(self) -> str:
@@ -197,12 +195,14 @@ class Register:
         name = f" {self.name}" if self.name else ""
         return f"<Register{name} @{self.offset:#x} {self.describe_access()} {self.width * 8}-bit>"
 
-    def at(self, offset: int) -> "Register":
+    def at(self, offset: int) -> Register:
         """A copy of this declaration at another offset (used by arrays)."""
         clone = object.__new__(Register)
         clone.__dict__.update(self.__dict__)
         if offset % self.width:
-            raise LayoutError(f"offset {offset:#x} is misaligned for a {self.width * 8}-bit register")
+            raise LayoutError(
+                f"offset {offset:#x} is misaligned for a {self.width * 8}-bit register"
+            )
         clone.offset = offset
         return clone
 
@@ -210,9 +210,9 @@ class Register:
 class BoundRegister:
     """A register of a live device: plain synchronous accesses, plus an async wait_for."""
 
-    __slots__ = ("decl", "iomem", "offset", "path", "_shape", "_w", "_aw", "_big")
+    __slots__ = ("_aw", "_big", "_shape", "_w", "decl", "iomem", "offset", "path")
 
-    def __init__(self, decl: Register, iomem: "IoMem", offset: int, path: str) -> None:
+    def __init__(self, decl: Register, iomem: IoMem, offset: int, path: str) -> None:
         self.decl = decl
         self.iomem = iomem
         self.offset = offset  # within iomem
@@ -376,4 +376,4 @@ class BoundRegister:
             await asyncio.sleep(interval)
 
 
-__all__ = ["Register", "BoundRegister", "RO", "RW", "WO"]
+__all__ = ["RO", "RW", "WO", "BoundRegister", "Register"]

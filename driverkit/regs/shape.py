@@ -12,8 +12,9 @@ otherwise: `Int32ub`, or a `BitStruct` not wrapped in `ByteSwapped`).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import construct as cs
 
@@ -55,19 +56,25 @@ class Field:
         return raw_bits
 
     def encode(self, value: Any) -> int:
-        """A field value (int, bool, enum name, flags dict) -> its bits; refuses what does not fit."""
+        """A field value (int, bool, enum name, flags dict) -> its bits; refuses misfits."""
         if self.kind == "adapter" and not isinstance(value, bool):
             try:
                 value = self.subcon._encode(value, cs.Container(), "(regs)")
             except Exception as exc:
-                raise RegisterError(f"field {self.name!r}: cannot encode {value!r}: {exc}") from None
+                raise RegisterError(
+                    f"field {self.name!r}: cannot encode {value!r}: {exc}"
+                ) from None
         if isinstance(value, bool):
             value = int(value)
         if not isinstance(value, int):
             raise RegisterError(f"field {self.name!r}: value {value!r} is not an int")
-        lo, hi = (-(1 << (self.bits - 1)), (1 << (self.bits - 1)) - 1) if self.signed else (
-            0,
-            (1 << self.bits) - 1,
+        lo, hi = (
+            (-(1 << (self.bits - 1)), (1 << (self.bits - 1)) - 1)
+            if self.signed
+            else (
+                0,
+                (1 << self.bits) - 1,
+            )
         )
         if not lo <= value <= hi:
             raise ValueRangeError(
@@ -85,7 +92,7 @@ class Shape:
     width: int  # bytes
     byteorder: str  # "little" | "big"
     fields: tuple[Field, ...]  # empty for a plain value register
-    kind: str  # "int" (plain integer) | "struct" (fields) | "value" (other subcon, parsed by construct)
+    kind: str  # "int" (plain integer) | "struct" (fields) | "value" (parsed by construct)
     signed: bool = False
 
     @property
@@ -160,7 +167,7 @@ _cache: dict[int, tuple[cs.Construct, Shape]] = {}
 
 
 def shape_of(subcon: cs.Construct, byteorder: str | None = None) -> Shape:
-    """Analyse `subcon` (cached per object and byte order); LayoutError if it cannot be a register."""
+    """Analyse `subcon` (cached per object and byte order); LayoutError if not a register."""
     key = hash((id(subcon), byteorder))
     hit = _cache.get(key)
     if hit is not None and hit[0] is subcon:
@@ -184,7 +191,7 @@ def _find_struct(subcon: cs.Construct) -> tuple[cs.Struct | None, list[str]]:
     while True:
         if isinstance(node, cs.Struct):
             return node, seen
-        if isinstance(node, cs.Adapter) or isinstance(node, (cs.FormatField, cs.BytesInteger)):
+        if isinstance(node, (cs.Adapter, cs.FormatField, cs.BytesInteger)):
             return None, seen
         if isinstance(node, cs.Transformed):
             seen.append(getattr(node.decodefunc, "__name__", "?"))
@@ -281,8 +288,10 @@ def _check_fields(struct: cs.Struct) -> None:
         name = getattr(sc, "name", None)
         if not name:
             kind = type(sc).__name__
-            hint = _RESERVED_HINT if isinstance(sc, cs.Padded) else (
-                "every bit of a register needs a named field"
+            hint = (
+                _RESERVED_HINT
+                if isinstance(sc, cs.Padded)
+                else ("every bit of a register needs a named field")
             )
             raise LayoutError(f"unnamed {kind} in register struct: {hint}")
         if name in names:
@@ -335,8 +344,8 @@ def _analyse_struct(
         nbits = size * unit
         if kind == "flag" and nbits != 1:
             raise LayoutError(f"field {name!r}: a Flag must be 1 bit in a bitfield register")
-        for order in placements:
-            placements[order][name] = []
+        for pl in placements.values():
+            pl[name] = []
         for i in range(nbits):
             v: Any = 1 << i
             if kind == "flag":
@@ -366,8 +375,11 @@ def _analyse_struct(
         bad = [n for n in names if len(placements["little"][n]) > 1]
         raise LayoutError(
             "fields are not contiguous bit ranges in either byte order"
-            + (" (BitsSwapped reverses multi-bit fields; use ByteSwapped)" if "swapbitsinbytes"
-               in transforms else "")
+            + (
+                " (BitsSwapped reverses multi-bit fields; use ByteSwapped)"
+                if "swapbitsinbytes" in transforms
+                else ""
+            )
             + (f"; multi-bit fields: {', '.join(bad)}" if bad else "")
         )
     elif len(ok) == 1:
@@ -380,8 +392,15 @@ def _analyse_struct(
         pos = placements[order][name]
         fbits = len(pos)
         fields.append(
-            Field(name, pos[0], fbits, ((1 << fbits) - 1) << pos[0], kind,
-                  _field_subcon(struct.subcons[names.index(name)]), signed)
+            Field(
+                name,
+                pos[0],
+                fbits,
+                ((1 << fbits) - 1) << pos[0],
+                kind,
+                _field_subcon(struct.subcons[names.index(name)]),
+                signed,
+            )
         )
     return Shape(subcon, width, order, tuple(fields), "struct")
 

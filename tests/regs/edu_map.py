@@ -26,8 +26,9 @@ Status = ByteSwapped(
 
 class EduRegs(RegisterMap):
     id = Register(0x00, Int32ul, RO, reset=0x010000ED, widths=(4,))
-    liveness = Register(0x04, Int32ul, RW, reset=0, widths=(4,),
-                        readback=lambda written: ~written & MASK32)
+    liveness = Register(
+        0x04, Int32ul, RW, reset=0, widths=(4,), readback=lambda written: ~written & MASK32
+    )
     factorial = Register(0x08, Int32ul, RW, side_effects=True, widths=(4,))  # a write computes
     status = Register(0x20, Status, RW, reset=0, widths=(4,), fields={"computing": RO})
     irq_status = Register(0x24, Int32ul, RO, reset=0, widths=(4,))

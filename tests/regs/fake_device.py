@@ -8,7 +8,7 @@ tested against QEMU in test_hpet_qemu.py / test_edu_qemu.py.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from driverkit.io import IoMem
 from driverkit.transport import MemoryBus

@@ -72,14 +72,18 @@ class HpetTimer(RegisterBlock):
 
     size = 0x20
     config = Register(
-        0x00, TimerConfig, RW, reset=0x00FF010400000030, widths=HPET_WIDTHS,
+        0x00,
+        TimerConfig,
+        RW,
+        reset=0x00FF010400000030,
+        widths=HPET_WIDTHS,
         fields={"int_route_cap": RO, "fsb_int_del_cap": RO, "size_cap": RO, "per_int_cap": RO},
     )
     comparator = Register(0x08, Int64ul, RW, reset=0xFFFFFFFFFFFFFFFF, widths=HPET_WIDTHS)
     fsb_route = Register(0x10, FsbRoute, RW, reset=0, widths=HPET_WIDTHS)
 
 
-def fire_timer0(regs: "HpetRegs") -> None:
+def fire_timer0(regs: HpetRegs) -> None:
     """Make timer 0 raise a level interrupt at once, so int_status bit 0 (W1C) sets."""
     regs.config.write(0)
     regs.main_counter.write(0)

@@ -30,7 +30,9 @@ def make_device() -> FakeDevice:
 class Good(RegisterMap):
     id = Register(0x00, Int32ul, RO, reset=0xC0FFEE01)
     liveness = Register(0x04, Int32ul, RW, reset=0, readback=lambda x: ~x & MASK32)
-    status = Register(0x08, Int32ul, W1C, reset=0, trigger=lambda regs: regs.iomem._bus.poke(8, 4, 0x5))
+    status = Register(
+        0x08, Int32ul, W1C, reset=0, trigger=lambda regs: regs.iomem._bus.poke(8, 4, 0x5)
+    )
     events = Register(0x0C, Int32ul, RC)
     scratch = Register(0x10, Int32ul, RW, reset=0)
     kick = Register(0x14, Int32ul, WO)
@@ -67,7 +69,12 @@ def test_non_destructive_check_avoids_destructive_accesses():
     assert all(v == 0 for _, _, _, v in accesses_at(dev, 0x08, "w"))  # W1C: only zeros written
     assert dev.mem[8] == 0x3 and dev.mem[0xC] == 0xAA
     skipped = {(f.register, f.test) for f in report.findings if f.status == "skipped"}
-    assert {("events", "reset"), ("kick", "writes"), ("magic", "writes"), ("status", "w1c")} <= skipped
+    assert {
+        ("events", "reset"),
+        ("kick", "writes"),
+        ("magic", "writes"),
+        ("status", "w1c"),
+    } <= skipped
 
 
 def test_destructive_check_exercises_w1c_rc_wo():
@@ -124,8 +131,11 @@ def test_writable_mask_and_field_access():
 
     class Fields(Good):
         scratch = Register(
-            0x10, ByteSwapped(BitStruct("_rsvd" / BitsInteger(24), "hi" / BitsInteger(7), "on" / Flag)),
-            RW, reset=0, fields={"hi": RO},
+            0x10,
+            ByteSwapped(BitStruct("_rsvd" / BitsInteger(24), "hi" / BitsInteger(7), "on" / Flag)),
+            RW,
+            reset=0,
+            fields={"hi": RO},
         )
 
     [m] = Fields.check(fake_device_iomem(make_device())).mismatches
@@ -134,7 +144,9 @@ def test_writable_mask_and_field_access():
 
 def test_w1c_declared_on_plain_memory_is_caught():
     class NotW1C(Good):
-        scratch = Register(0x10, Int32ul, W1C, reset=0, trigger=lambda regs: regs.iomem.writel(0x10, 0x30))
+        scratch = Register(
+            0x10, Int32ul, W1C, reset=0, trigger=lambda regs: regs.iomem.writel(0x10, 0x30)
+        )
 
     report = NotW1C.check(fake_device_iomem(make_device()), destructive=True)
     [m] = report.mismatches

@@ -109,20 +109,26 @@ async def test_destructive_check_triggers_and_clears_w1c(hpet):
     assert report.ok, str(report)
     by = {(f.register, f.test): f for f in report.findings}
     assert by[("int_status", "w1c")].status == "ok"
-    assert "bits 0x0000000000000001 stayed on 0 and cleared on 1" in by[("int_status", "w1c")].detail
+    assert (
+        "bits 0x0000000000000001 stayed on 0 and cleared on 1" in by[("int_status", "w1c")].detail
+    )
     assert "changes on its own" in by[("main_counter", "volatile")].detail
 
 
 async def test_wrong_reset_value_is_caught(hpet):
     class WrongReset(HpetRegs):
-        capabilities = Register(0x000, Capabilities, RO, reset=0x009896808086A202, widths=HPET_WIDTHS)
+        capabilities = Register(
+            0x000, Capabilities, RO, reset=0x009896808086A202, widths=HPET_WIDTHS
+        )
 
     report = WrongReset.check(hpet)
     [m] = report.mismatches
     assert (m.register, m.test) == ("capabilities", "reset")
     assert (m.expected, m.observed) == (0x009896808086A202, HPET_CAPS_RESET)
     assert "bits 0x0000000000000003 differ" in m.detail
-    assert re.search(r"capabilities\s+0x000\s+RO\s+reset\s+MISMATCH\s+0x009896808086a202", str(report))
+    assert re.search(
+        r"capabilities\s+0x000\s+RO\s+reset\s+MISMATCH\s+0x009896808086a202", str(report)
+    )
 
 
 async def test_rw_register_declared_ro_is_caught(hpet):
@@ -147,7 +153,10 @@ async def test_shifted_offset_is_caught(hpet):
     assert set(by) == {("capabilities", "reset"), ("config", "writes")}
     assert by[("capabilities", "reset")].observed == 0
     assert by[("capabilities", "reset")].offset == 0x008
-    assert "bits 0x0000000000000003 declared writable did not take writes" in by[("config", "writes")].detail
+    assert (
+        "bits 0x0000000000000003 declared writable did not take writes"
+        in by[("config", "writes")].detail
+    )
 
 
 async def test_wrong_access_widths_are_caught(hpet):

@@ -1,4 +1,4 @@
-"""Definition-time errors: a wrong register map fails when its class is defined (no device needed)."""
+"""Definition-time errors: a wrong register map fails when its class is defined (no device)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from construct import (
     BitsInteger,
     BitsSwapped,
     BitStruct,
-    ByteSwapped,
     Bytes,
+    ByteSwapped,
     Flag,
     Int16ul,
     Int24ul,
@@ -23,6 +23,7 @@ from driverkit.regs import RO, RW, W1C, Block, Register, RegisterArray, Register
 
 def test_overlapping_registers():
     with pytest.raises(LayoutError, match=r"registers a \[0x0..0x7\] and b \[0x4..0x7\] overlap"):
+
         class M(RegisterMap):
             a = Register(0x0, Int64ul, RW)
             b = Register(0x4, Int32ul, RW)
@@ -33,6 +34,7 @@ def test_overlap_introduced_by_a_subclass():
         a = Register(0x0, Int32ul, RW)
 
     with pytest.raises(LayoutError, match="overlap"):
+
         class Variant(Base):
             b = Register(0x2, Int16ul, RW)
 
@@ -89,12 +91,15 @@ def test_bad_declaration_facts():
         Register(0, Int32ul, W1C, writable=1)
     with pytest.raises(LayoutError, match="not an access kind"):
         Register(0, Int32ul, "RW")
-    with pytest.raises(LayoutError, match="fields are not contiguous bit ranges of a little-endian"):
+    with pytest.raises(
+        LayoutError, match="fields are not contiguous bit ranges of a little-endian"
+    ):
         Register(0, BitStruct("a" / BitsInteger(4), "b" / BitsInteger(12)), RW, byteorder="little")
 
 
 def test_declared_size_and_array_strides():
     with pytest.raises(LayoutError, match=r"lies outside the declared size 0x10"):
+
         class M(RegisterMap):
             size = 0x10
             a = Register(0x10, Int32ul, RW)
@@ -108,6 +113,7 @@ def test_declared_size_and_array_strides():
     with pytest.raises(LayoutError, match="stride 0x2 is smaller than the register's 4 bytes"):
         RegisterArray(Register(0, Int32ul, RW), count=2, stride=2)
     with pytest.raises(LayoutError, match="misaligned"):
+
         class A(RegisterMap):
             x = RegisterArray(Register(0, Int32ul, RW), count=2, stride=6)
 

@@ -101,7 +101,9 @@ def test_big_endian_registers_use_device_byte_order(io, dev):
 def test_big_endian_bitfield():
     class BeDev(RegisterMap):
         # a plain BitStruct is big-endian: "hi" is in the first byte in memory
-        reg = Register(0, BitStruct("hi" / BitsInteger(4), "mid" / BitsInteger(16), "lo" / BitsInteger(12)), RW)
+        reg = Register(
+            0, BitStruct("hi" / BitsInteger(4), "mid" / BitsInteger(16), "lo" / BitsInteger(12)), RW
+        )
 
     io = fake_iomem(0x10)
     r = BeDev(io)
@@ -188,11 +190,17 @@ def test_round_trip_container_write(io, dev):
 
 def test_flags_enum_field():
     class F(RegisterMap):
-        r = Register(0, ByteSwapped(BitStruct("_r" / BitsInteger(13), "f" / FlagsEnum(BitsInteger(3), a=1, b=2, c=4))), RW)
+        r = Register(
+            0,
+            ByteSwapped(
+                BitStruct("_r" / BitsInteger(13), "f" / FlagsEnum(BitsInteger(3), a=1, b=2, c=4))
+            ),
+            RW,
+        )
 
     io = fake_iomem(0x10)
     regs = F(io)
-    regs.r.modify(f=dict(a=True, c=True))
+    regs.r.modify(f={"a": True, "c": True})
     assert io.readw(0) == 5
     assert regs.r.read().f.c is True and regs.r.read().f.b is False
 
@@ -224,7 +232,10 @@ def test_register_arrays_and_repeated_blocks():
     r.single.ctrl.write(3)
     assert io.readl(0x80) == 3
     assert len(r.timer) == 3 and [t.ctrl.path for t in r.timer] == [
-        "timer[0].ctrl", "timer[1].ctrl", "timer[2].ctrl"]
+        "timer[0].ctrl",
+        "timer[1].ctrl",
+        "timer[2].ctrl",
+    ]
     with pytest.raises(IndexError, match=r"timer\[3\]: the array has 3 elements"):
         r.timer[3]
     paths = [s.path for s in Arrays.layout()]
@@ -301,7 +312,9 @@ async def test_wait_for_field_value(io, dev):
 
 async def test_wait_for_times_out_with_last_value(io, dev):
     io.writel(8, 3 << 8)
-    with pytest.raises(MachineTimeout, match=r"ctrl at 0x8 to satisfy mode='fast' \(last value 0x300\)"):
+    with pytest.raises(
+        MachineTimeout, match=r"ctrl at 0x8 to satisfy mode='fast' \(last value 0x300\)"
+    ):
         await dev.ctrl.wait_for(mode="fast", timeout=0.05)
     with pytest.raises(RegisterError, match="timeout must be > 0"):
         await dev.ctrl.wait_for(mode="fast", timeout=0)

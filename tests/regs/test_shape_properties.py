@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from construct import BitsInteger, BitStruct, ByteSwapped, Enum, Flag
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from construct import BitsInteger, BitStruct, ByteSwapped, Enum, Flag
 
 from driverkit.regs import shape_of
 
