@@ -185,3 +185,21 @@ class GuestCommandFailed(GuestError):
         tail = output[-500:]
         super().__init__(f"guest command {command!r} exited with status {status}"
                          + (f"; output (tail):\n{tail}" if tail else ""))
+
+
+# --- device drivers (devices/*) ------------------------------------------------------------
+
+
+class DriverError(DriverkitError):
+    """A device driver cannot do what was asked (see the message for the device's limits)."""
+
+
+class UnknownDriver(DriverError, LookupError):
+    """No driver of that name is registered in the driverkit.devices entry-point group."""
+
+    def __str__(self) -> str:  # LookupError subclasses quote their argument; keep the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DeviceRefused(DriverError, ValueError):
+    """The driver refused a request the device cannot do safely (e.g. edu DMA out of range)."""
