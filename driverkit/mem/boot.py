@@ -163,6 +163,13 @@ def boot(
 
     phys_start = kconfig.int_value("PHYSICAL_START", 0x1000000)
     k_at = phys_start if kernel_at is None else kernel_at
+    limit = min((op.limit for op in cl.early if isinstance(op, MemLimit)), default=None)
+    if limit is not None and limit < k_at + KERNEL_END:
+        warnings.append(
+            f"RAM is cut at {limit:#x}, below the end of the kernel image ({k_at + KERNEL_END:#x}): "
+            "expect no boot (measured: mem=0248M, i.e. 20 bytes, hangs before the first console "
+            "line; memmap=8Mx248M = mem=8M boots into 'System is deadlocked on memory')"
+        )
     if not _ram_covers(t, k_at, k_at + KERNEL_END):
         log.append(".text .data .bss are not marked as E820_TYPE_RAM!")
         warnings.append(

@@ -109,12 +109,8 @@ class KernelCmdline:
     iomem_relaxed: bool = False
     log_buf_len: int = 0
     nokaslr: bool = False
+    userdef: bool = False  # the kernel prints a "user-defined physical RAM map"
     warnings: list[str] = field(default_factory=list)
-
-    @property
-    def userdef(self) -> bool:
-        """True when the kernel prints a "user-defined physical RAM map"."""
-        return bool(self.early)
 
 
 def split_args(text: str) -> list[tuple[str, str | None]]:
@@ -161,6 +157,7 @@ class _Parser:
         if value == "nopentium":
             self.problem("mem=nopentium: only supported on x86_32 (kernel: \"mem=nopentium ignored!\")")
             return
+        self.cl.userdef = True  # parse_memopt sets it before it parses the number
         n, end = memparse(value)
         if self.strict:
             n = parse_param_size("mem", value)
@@ -182,6 +179,7 @@ class _Parser:
     def memmap_one(self, p: str, whole: str) -> None:
         name = f"memmap={p}" if p == whole else f"memmap={whole} (item {p!r})"
         if p.startswith("exactmap"):
+            self.cl.userdef = True
             if p != "exactmap":
                 self.problem(f"{name}: trailing {p[8:]!r} after exactmap")
             self.cl.early.append(MemmapExact())
@@ -190,6 +188,7 @@ class _Parser:
         if pos == 0:
             self.problem(f"{name}: expected a size such as 8M, got {p!r}")
             return
+        self.cl.userdef = True
         if self.strict:
             trap = octal_trap(p)
             if trap and (pos < len(p) and p[pos] not in "@#$!%" or any(c in "89" for c in p[:pos + 1])):

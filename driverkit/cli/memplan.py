@@ -1,0 +1,69 @@
+"""`driverkit memplan`: the allocator model's prediction for a guest configuration.
+
+No QEMU is started: the firmware map, the kernel's handling of mem=/memmap=/crashkernel=,
+/proc/iomem, allocator limits and ioremap/memremap//dev/mem outcomes are computed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import ConfigError
+from ..mem import plan
+from .common import add_json, add_machine_options, emit
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "memplan", help="predict a Linux guest's physical memory map, carve-outs and ioremap gates")
+    add_machine_options(p)
+    p.add_argument("--cmdline", default="", help='kernel command line, e.g. "mem=248M crashkernel=64M"')
+    p.add_argument("--probe", action="append", default=[], metavar="START:SIZE",
+                   help="a range a driver would map, e.g. 0xF800000:8M (repeatable)")
+    p.add_argument("--kernel-config", metavar="FILE",
+                   help="the guest kernel's /boot/config-* (default: Debian 6.1 cloud-amd64)")
+    p.add_argument("--e820", metavar="FILE",
+                   help="a real firmware map: a boot log with BIOS-e820 lines, or the raw fw_cfg "
+                        "etc/e820 file (binary)")
+    p.add_argument("--lenient", action="store_true",
+                   help="read the command line as leniently as the kernel does, warning instead of failing")
+    p.add_argument("--iomem", action="store_true", help="print only the predicted /proc/iomem text")
+    p.add_argument("--svg", metavar="FILE", help="also draw the physical memory map to FILE")
+    add_json(p)
+    p.set_defaults(func=run)
+
+
+def _read_e820(path: str) -> bytes | str:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise ConfigError(f"--e820 {path}: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+        if "e820" in text:
+            return text
+    except UnicodeDecodeError:
+        pass
+    return data
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.arch != "x86_64":
+        raise ConfigError(f"memplan models x86_64 guests (pc, q35), not {args.arch}")
+    e820 = _read_e820(args.e820) if args.e820 else None
+    mp = plan(machine=args.machine or "q35", memory=args.memory, cmdline=args.cmdline,
+              probes=args.probe, kernel_config=args.kernel_config, e820=e820,
+              strict=not args.lenient, accel=args.accel)
+    if args.svg:
+        try:
+            with open(args.svg, "w", encoding="utf-8") as f:
+                f.write(mp.to_svg())
+        except OSError as exc:
+            raise ConfigError(f"--svg {args.svg}: {exc.strerror}") from None
+    if args.iomem and not args.json:
+        sys.stdout.write(mp.iomem_text())
+        return 0
+    emit(args, mp.to_json(), mp.to_text())
+    return 0

@@ -1,0 +1,239 @@
+"""`plan()`: the allocator model's whole prediction for one guest configuration.
+
+Firmware map (predicted, or a real one passed as `e820=`) -> kernel command line ->
+boot model (memblock, zones, carve-outs) -> /proc/iomem tree -> runtime limits -> probes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+from ..errors import MemModelError
+from ..units import format_size, parse_size
+from .boot import BootState, boot
+from .cmdline import KernelCmdline, parse_cmdline
+from .e820 import E820Entry, E820Type, parse_e820_log, parse_fw_cfg_e820
+from .firmware import FOUR_G, apply_seabios, firmware_e820, normalize_machine
+from .gates import Probe, WbRange, probe
+from .kconfig import KernelConfig
+from .limits import limits as compute_limits
+from .platform import platform_resources
+from .resource import Resource, render
+from .tree import build_iomem, diff_iomem
+
+E820Input = bytes | str | Sequence[E820Entry] | Sequence[tuple[int, int, int]]
+
+
+def _firmware_map(machine: str, memory: int, e820: E820Input | None, accel: str = "tcg"
+                  ) -> tuple[list[E820Entry], str]:
+    if e820 is None:
+        return firmware_e820(machine, memory, accel=accel), "predicted (QEMU 7.2 + SeaBIOS 1.16)"
+    if isinstance(e820, (bytes, bytearray, memoryview)):
+        return apply_seabios(parse_fw_cfg_e820(bytes(e820)), machine), "fw_cfg etc/e820 + SeaBIOS edits"
+    if isinstance(e820, str):
+        entries = parse_e820_log(e820)
+        if not entries:
+            raise MemModelError("e820=: the text has no 'BIOS-e820: [mem ...]' lines")
+        return entries, "from a real boot log"
+    out = []
+    for e in e820:
+        if isinstance(e, E820Entry):
+            out.append(e)
+        else:
+            a, s, t = e
+            out.append(E820Entry(int(a), int(s), int(t)))
+    if not out:
+        raise MemModelError("e820=: empty map")
+    return sorted(out, key=lambda x: x.addr), "given"
+
+
+def _wb_ranges(firmware: list[E820Entry]) -> list[WbRange]:
+    """Firmware tables the kernel maps write-back: SeaBIOS's high tables, firmware ACPI ranges."""
+    out = []
+    ram_ends = {e.end for e in firmware if e.type == E820Type.RAM and e.end <= FOUR_G}
+    for e in firmware:
+        if e.type == E820Type.RESERVED and e.addr in ram_ends and e.size <= 16 << 20:
+            out.append(WbRange(e.addr, e.last, "ACPI tables"))
+        elif e.type in (E820Type.ACPI, E820Type.NVS):
+            out.append(WbRange(e.addr, e.last, "ACPI tables" if e.type == E820Type.ACPI else "ACPI NVS"))
+    return out
+
+
+@dataclass
+class MemPlan:
+    machine: str
+    memory: int
+    cmdline: KernelCmdline
+    kconfig: KernelConfig
+    firmware_source: str
+    state: BootState
+    iomem: Resource
+    limits: dict
+    probes: list[Probe]
+    wb: list[WbRange]
+    ram_buffer_log: list[str] = field(default_factory=list)
+
+    # --- views ----------------------------------------------------------------------------
+    @property
+    def memory_total_kb(self) -> int:
+        return self.state.memory_total_kb
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.state.warnings
+
+    def iomem_text(self) -> str:
+        """/proc/iomem as the guest kernel prints it (as root)."""
+        return render(self.iomem)
+
+    def diff_iomem(self, real_text: str, *, kernel: bool = False, devices: bool = False) -> list[str]:
+        """Unified diff against a real guest's /proc/iomem (PCI BARs and Kernel * skipped)."""
+        return diff_iomem(self.iomem_text(), real_text, kernel=kernel, devices=devices)
+
+    def dmesg_lines(self) -> list[str]:
+        """The boot-log lines the model predicts (BIOS-e820, user:, last_pfn, zones, Memory:)."""
+        st = self.state
+        out = [e.log_line("BIOS-e820") for e in st.firmware]
+        if st.user_map is not None:
+            out.append("user-defined physical RAM map:")
+            out += [e.log_line("user") for e in st.user_map]
+        out += st.log
+        out.append("Zone ranges:")
+        for z in st.zones:
+            out.append(f"  {z.name:<8} empty" if z.empty else
+                       f"  {z.name:<8} [mem {z.start:#018x}-{z.end - 1:#018x}]")
+        out.append(f"Memory: ?K/{st.memory_total_kb}K available")
+        out += self.ram_buffer_log
+        return out
+
+    def to_json(self) -> dict:
+        return {
+            "iomem": [c.to_json() for c in self.iomem.children],
+            "memory_total_kb": self.memory_total_kb,
+            "carveouts": [c.to_json() for c in self.state.carveouts],
+            "limits": dict(self.limits),
+            "probes": [p.to_json() for p in self.probes],
+        }
+
+    def to_text(self) -> str:
+        st = self.state
+        L = [f"memplan: {self.machine} {format_size(self.memory)}, cmdline {self.cmdline.text!r} "
+             f"(Linux {'.'.join(map(str, self.kconfig.version[:2]))}; firmware map "
+             f"{self.firmware_source})", ""]
+        L.append("Firmware map (BIOS-e820):")
+        L += [f"  {e.addr:#018x}-{e.last:#018x}  {_tname(e.type):<22} {_sz(e.size):>8}"
+              for e in st.firmware]
+        if st.user_map is not None:
+            L += ["", "Kernel map after mem=/memmap= (user:):"]
+            L += [f"  {e.addr:#018x}-{e.last:#018x}  {_tname(e.type):<22} {_sz(e.size):>8}"
+                  for e in st.user_map]
+        L += ["", "Zones:"]
+        for z in st.zones:
+            span = "empty" if z.empty else f"{z.start:#x}-{z.end - 1:#x}"
+            L.append(f"  {z.name:<7} {span:<28} present {z.present_pages} pages")
+        L.append(f"  Memory: .../{st.memory_total_kb}K available (Y = present pages x 4K)")
+        L += ["", "Carve-outs:"]
+        if not st.carveouts:
+            L.append("  (none)")
+        for c in st.carveouts:
+            L.append(f"  {c.name:<28} {c.start:#012x}-{c.start + c.size - 1:#012x} {_sz(c.size):>8}"
+                     + (f"  {c.note}" if c.note else ""))
+        L += ["", "Limits:"]
+        for k, v in self.limits.items():
+            if isinstance(v, list):
+                v = ", ".join(_sz(x) for x in v)
+            elif isinstance(v, int) and k not in ("gfp_max_order",) and v >= 1024:
+                v = f"{v} ({_sz(v)})"
+            L.append(f"  {k:<24} {v}")
+        L += ["", "/proc/iomem (predicted; PCI BARs not modelled):"]
+        L += ["  " + ln for ln in self.iomem_text().splitlines()]
+        if self.probes:
+            L += ["", "Probes:"]
+            for p in self.probes:
+                L.append(f"  {p.start:#x}+{p.size:#x}: ioremap {p.ioremap}, memremap {p.memremap}, "
+                         f"request_mem_region {p.request_mem_region}, /dev/mem mmap {p.devmem_mmap}, "
+                         f"read {p.devmem_read}")
+                for part in p.reason.split("; "):
+                    L.append(f"      {part}")
+        if self.warnings:
+            L += ["", "Warnings:"] + [f"  {w}" for w in self.warnings]
+        return "\n".join(L) + "\n"
+
+    def to_svg(self) -> str:
+        from .svg import render_svg
+        return render_svg(self)
+
+
+def _tname(t: int) -> str:
+    from .e820 import type_log_name
+    return type_log_name(t)
+
+
+def _sz(n: int) -> str:
+    for suffix, shift in (("G", 30), ("M", 20), ("K", 10)):
+        if n >= 1 << shift and n % (1 << (shift - 10 if shift > 10 else 0)) == 0:
+            v = n / (1 << shift)
+            return f"{v:g}{suffix}" if v == int(v) else f"{v:.2f}{suffix}"
+    return f"{n}B"
+
+
+def _parse_probes(probes: Iterable) -> list[tuple[int, int]]:
+    out = []
+    for p in probes:
+        if isinstance(p, str):
+            if ":" not in p:
+                raise MemModelError(f"probe {p!r}: expected START:SIZE, e.g. 0xF800000:8M")
+            a, s = p.split(":", 1)
+            start = int(a, 0) if a.strip() else -1
+            size = parse_size(s.strip(), "probe size")
+        else:
+            start, size = p
+            size = parse_size(size, "probe size")
+            start = int(start)
+        if start < 0 or size <= 0:
+            raise MemModelError(f"probe {p!r}: start must be >= 0 and size > 0")
+        out.append((start, size))
+    return out
+
+
+def plan(
+    machine: str = "pc",
+    memory: int | str = "256M",
+    cmdline: str = "",
+    probes: Iterable = (),
+    kernel_config: "str | os.PathLike[str] | Mapping[str, object] | KernelConfig | None" = None,
+    e820: E820Input | None = None,
+    *,
+    strict: bool = True,
+    kernel_at: int | None = None,
+    defaults: bool = True,
+    accel: str = "tcg",
+) -> MemPlan:
+    """Predict what a Linux guest does with its physical memory.
+
+    machine: "pc" or "q35" (QEMU names like pc-q35-7.2 work); memory: QEMU -m size;
+    cmdline: the kernel command line; probes: (start, size) pairs or "START:SIZE" strings;
+    kernel_config: a /boot/config-* path or dict (default: Debian 6.1 cloud-amd64);
+    e820: the real firmware map (entries, raw fw_cfg etc/e820 bytes, or a dmesg text).
+    kernel_at: physical _text (default CONFIG_PHYSICAL_START; KASLR moves it in reality);
+    defaults: QEMU's default VGA + NIC option ROMs are present (False for -nodefaults).
+    accel: "tcg" or "kvm" (KVM adds the 0xfeffc000 identity-map reservation).
+    """
+    m = normalize_machine(machine)
+    mem = parse_size(memory, "memory")
+    kc = KernelConfig.load(kernel_config)
+    cl = parse_cmdline(cmdline, strict=strict)
+    fw, source = _firmware_map(m, mem, e820, accel)
+    st = boot(fw, cl, kc, kernel_at=kernel_at)
+    root, rb_log = build_iomem(st, platform_resources(m, mem, defaults=defaults))
+    wb = _wb_ranges(fw)
+    lim = compute_limits(st, kc)
+    results = [
+        probe(root, st.memblock, wb, s, n, max_pfn=st.max_pfn,
+              strict_devmem=kc.enabled("STRICT_DEVMEM"),
+              io_strict_devmem=kc.enabled("IO_STRICT_DEVMEM"), iomem_relaxed=cl.iomem_relaxed)
+        for s, n in _parse_probes(probes)
+    ]
+    return MemPlan(m, mem, cl, kc, source, st, root, lim, results, wb, rb_log)
