@@ -20,13 +20,20 @@ int cmdline_get(const char *cmdline, const char *key, char *buf, size_t len);
 extern volatile uint32_t fw_ticks;
 void interrupts_init(void);
 
-/* memmap.c: multiboot memory map -> free RAM ranges -> top-down allocation */
+/* memmap.c: multiboot memory map -> usable RAM ranges -> top-down allocation */
 #define MAX_RANGES 32
 struct range { uint64_t start, end; };   /* [start, end) */
 struct memmap {
-    struct range ram[MAX_RANGES];        /* usable RAM below the limit, page-trimmed */
+    struct range ram[MAX_RANGES];        /* usable RAM: after memmap_finish, sorted, merged,
+                                            below the limit, whole pages */
     int nr_ram;
+    struct range other[MAX_RANGES];      /* every non-RAM entry (reserved, ACPI, ...) */
+    int nr_other;
 };
+void memmap_add(struct memmap *mm, uint64_t addr, uint64_t len, uint32_t type);
+/* e820-style sanitising: other types win over RAM where they overlap; then the mem= cut,
+ * merging of adjacent RAM (memblock_add) and memblock_trim_memory() to whole pages. */
+void memmap_finish(struct memmap *mm, uint64_t limit);
 int memmap_from_multiboot(struct memmap *mm, const void *mbi, uint64_t limit);
 /* Top-down like memblock: highest free range below limit, round_down(end - size, align). */
 uint64_t alloc_top_down(const struct memmap *mm, const struct range *reserved, int nr_reserved,

@@ -1,4 +1,6 @@
-/* The multiboot memory map, trimmed like memblock, and a top-down bootmem-style allocator. */
+/* The multiboot memory map, sanitised and trimmed like Linux's e820/memblock, and a top-down
+ * bootmem-style allocator. No printing or pointer tricks outside memmap_from_multiboot, so the
+ * rest builds on the host too (tests cross-check it against driverkit.mem's memblock model). */
 #include "fw.h"
 
 #define PAGE_SIZE 4096ull
@@ -22,12 +24,66 @@ static void sort_ranges(struct range *r, int n, int descending)
         }
 }
 
-/* Usable RAM entries, cut at `limit` (x86 mem=: RAM at or above it is removed, a range that
- * crosses it is cut) and trimmed to whole pages, as memblock_trim_memory() does. */
+/* ranges[] minus [rs, re); returns the new count (at most cap). */
+static int subtract(struct range *r, int n, int cap, uint64_t rs, uint64_t re)
+{
+    struct range out[MAX_RANGES * 4];
+    int m = 0;
+    for (int i = 0; i < n && m < MAX_RANGES * 4 - 1; i++) {
+        if (re <= r[i].start || rs >= r[i].end) {
+            out[m++] = r[i];
+            continue;
+        }
+        if (rs > r[i].start)
+            out[m++] = (struct range){ r[i].start, rs };
+        if (re < r[i].end)
+            out[m++] = (struct range){ re, r[i].end };
+    }
+    if (m > cap)
+        m = cap;
+    memcpy(r, out, sizeof(struct range) * (size_t)m);
+    return m;
+}
+
+void memmap_add(struct memmap *mm, uint64_t addr, uint64_t len, uint32_t type)
+{
+    if (len == 0 || addr + len < addr)
+        return;
+    if (type == 1 && mm->nr_ram < MAX_RANGES)
+        mm->ram[mm->nr_ram++] = (struct range){ addr, addr + len };
+    else if (type != 1 && mm->nr_other < MAX_RANGES)
+        mm->other[mm->nr_other++] = (struct range){ addr, addr + len };
+}
+
+void memmap_finish(struct memmap *mm, uint64_t limit)
+{
+    for (int i = 0; i < mm->nr_other; i++)
+        mm->nr_ram = subtract(mm->ram, mm->nr_ram, MAX_RANGES, mm->other[i].start, mm->other[i].end);
+    mm->nr_ram = subtract(mm->ram, mm->nr_ram, MAX_RANGES, limit, ~0ull);   /* x86 mem= */
+    sort_ranges(mm->ram, mm->nr_ram, 0);
+    int n = 0;
+    for (int i = 0; i < mm->nr_ram; i++) {                 /* merge overlapping/adjacent */
+        if (n && mm->ram[i].start <= mm->ram[n - 1].end) {
+            if (mm->ram[i].end > mm->ram[n - 1].end)
+                mm->ram[n - 1].end = mm->ram[i].end;
+        } else {
+            mm->ram[n++] = mm->ram[i];
+        }
+    }
+    int m = 0;
+    for (int i = 0; i < n; i++) {                          /* whole pages only */
+        uint64_t s = (mm->ram[i].start + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+        uint64_t e = mm->ram[i].end & ~(PAGE_SIZE - 1);
+        if (s < e)
+            mm->ram[m++] = (struct range){ s, e };
+    }
+    mm->nr_ram = m;
+}
+
 int memmap_from_multiboot(struct memmap *mm, const void *mbi_ptr, uint64_t limit)
 {
     const uint32_t *mbi = mbi_ptr;
-    mm->nr_ram = 0;
+    mm->nr_ram = mm->nr_other = 0;
     if (!(mbi[0] & MB_FLAG_MMAP))
         return -1;
     uint32_t len = mbi[11], addr = mbi[12];
@@ -38,21 +94,10 @@ int memmap_from_multiboot(struct memmap *mm, const void *mbi_ptr, uint64_t limit
         puts("-");
         put_hex(e->addr + e->len - 1);
         puts(e->type == 1 ? " usable\n" : " reserved\n");
-        if (e->type == 1 && mm->nr_ram < MAX_RANGES) {
-            uint64_t s = (e->addr + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
-            uint64_t t = e->addr + e->len;
-            if (t > limit)
-                t = limit;
-            t &= ~(PAGE_SIZE - 1);
-            if (t > s) {
-                mm->ram[mm->nr_ram].start = s;
-                mm->ram[mm->nr_ram].end = t;
-                mm->nr_ram++;
-            }
-        }
+        memmap_add(mm, e->addr, e->len, e->type);
         off += e->size + 4;
     }
-    sort_ranges(mm->ram, mm->nr_ram, 0);
+    memmap_finish(mm, limit);
     return 0;
 }
 
@@ -62,32 +107,10 @@ uint64_t alloc_top_down(const struct memmap *mm, const struct range *reserved, i
                         uint64_t size, uint64_t align, uint64_t limit)
 {
     struct range pieces[MAX_RANGES * 4];
-    int n = 0;
-    for (int i = 0; i < mm->nr_ram; i++) {
-        struct range cur[MAX_RANGES * 2];
-        int nc = 1;
-        cur[0] = mm->ram[i];
-        for (int r = 0; r < nr_reserved; r++) {
-            struct range next[MAX_RANGES * 2];
-            int nn = 0;
-            for (int c = 0; c < nc && nn < MAX_RANGES * 2 - 1; c++) {
-                uint64_t s = cur[c].start, e = cur[c].end;
-                uint64_t rs = reserved[r].start, re = reserved[r].end;
-                if (re <= s || rs >= e) {
-                    next[nn++] = cur[c];
-                    continue;
-                }
-                if (rs > s)
-                    next[nn++] = (struct range){ s, rs };
-                if (re < e)
-                    next[nn++] = (struct range){ re, e };
-            }
-            memcpy(cur, next, sizeof(struct range) * (size_t)nn);
-            nc = nn;
-        }
-        for (int c = 0; c < nc && n < MAX_RANGES * 4; c++)
-            pieces[n++] = cur[c];
-    }
+    int n = mm->nr_ram;
+    memcpy(pieces, mm->ram, sizeof(struct range) * (size_t)n);
+    for (int r = 0; r < nr_reserved; r++)
+        n = subtract(pieces, n, MAX_RANGES * 4, reserved[r].start, reserved[r].end);
     sort_ranges(pieces, n, 1);
     for (int i = 0; i < n; i++) {
         uint64_t end = pieces[i].end < limit ? pieces[i].end : limit;
