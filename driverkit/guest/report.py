@@ -434,6 +434,7 @@ class GuestReport:
     ram_buffers: list[tuple[int, int]]
     carveouts: list[Carveout]
     probe: ProbeReport | None
+    uptime: float | None = None  # guest seconds since boot when the reports were done
 
     @property
     def memory_total_kb(self) -> int | None:
@@ -464,4 +465,5 @@ def parse_report(text: str | bytes) -> GuestReport:
         ram_buffers=parse_ram_buffers(dmesg),
         carveouts=parse_carveouts(dmesg),
         probe=parse_dkprobe(sections["dkprobe"]) if "dkprobe" in sections else None,
+        uptime=float(sections["uptime"].split()[0]) if sections.get("uptime", "").strip() else None,
     )

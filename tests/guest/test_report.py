@@ -50,11 +50,15 @@ def mem248():
 def test_sections_are_all_present_and_clean():
     sections = split_sections(load("boot-pc-256m.log"))
     for name in ("uname", "cmdline", "iomem", "memmap", "meminfo", "buddyinfo", "zoneinfo",
-                 "dmesg", "dkprobe", "probe-log"):
+                 "dmesg", "dkprobe", "probe-log", "uptime"):
         assert name in sections, name
     assert "\r" not in sections["iomem"]
     assert sections["uname"].startswith("Linux dkguest 6.1.0-")
     assert "dkprobe.ranges=0xf800000:0x800000,0xf800000:0x7e0000" in sections["cmdline"]
+
+
+def test_uptime_when_reports_were_done(plain):
+    assert 0.5 < plain.uptime < 60
 
 
 def test_iomem_tree_without_mem_limit(plain):
