@@ -1,0 +1,108 @@
+"""The model against real boots (figures MEASURED, not derived).
+
+Every case in data/boots_6.1.0-56.json was measured on this machine by booting Debian's
+linux-image-6.1.0-56-cloud-amd64 (6.1.192) straight from QEMU 7.2 + SeaBIOS 1.16.2 (TCG):
+  qemu-system-x86_64 -M <pc|q35> -m <size> -accel tcg -nographic -no-reboot -kernel vmlinuz \
+    -append "console=ttyS0 ignore_loglevel log_buf_len=8M memblock=debug panic=-1 <cmdline>"
+and keeping its BIOS-e820, user: and "Memory: X/YK available" lines. data/iomem_6.1.0-56.json
+holds /proc/iomem read (as root) by a busybox initramfs in the same setup (no log_buf_len).
+"""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from driverkit.errors import CmdlineError
+from driverkit.mem import parse_e820_log, plan
+
+DATA = Path(__file__).parent / "data"
+BOOTS = json.loads((DATA / "boots_6.1.0-56.json").read_text())
+IOMEM = json.loads((DATA / "iomem_6.1.0-56.json").read_text())
+BOOTED = {k: v for k, v in BOOTS.items() if v["memory_total_kb"] is not None}
+
+
+@pytest.mark.parametrize("name", sorted(BOOTED))
+def test_firmware_map_user_map_and_memory_total(name):
+    case = BOOTED[name]
+    p = plan(case["machine"], case["memory"], case["cmdline"], strict=False)
+    assert [e.log_line() for e in p.state.firmware] == case["bios_e820"]
+    assert [e.log_line("user") for e in (p.state.user_map or [])] == case["user"]
+    assert p.memory_total_kb == case["memory_total_kb"]
+
+
+def test_measured_figures_from_the_brief():
+    # figures from linux-memory.md, re-measured here
+    assert BOOTS["pc_256M"]["memory_total_kb"] == 261624
+    assert BOOTS["pc_256M_mem248M"]["memory_total_kb"] == 253560
+    assert BOOTS["pc_256M_mem250000K"]["memory_total_kb"] == 249608
+    assert plan("pc", "256M", "mem=0xF800000").memory_total_kb == 253560
+
+
+def test_high_table_reservation_is_per_machine_not_per_size():
+    """Measured at 128M..5G: the reserved block right above low RAM is 128K (pc), 132K (q35)."""
+    sizes: dict[str, set[int]] = {}
+    for case in BOOTS.values():
+        if case["cmdline"] or case["memory_total_kb"] is None:
+            continue
+        es = parse_e820_log("\n".join(case["bios_e820"]))
+        ram_ends = {e.end for e in es if e.type == 1 and e.addr >= 0x100000}
+        for e in es:
+            if e.type == 2 and e.addr in ram_ends:
+                sizes.setdefault(case["machine"], set()).add(e.size)
+    assert sizes == {"pc": {0x20000}, "q35": {0x21000}}
+    assert len([c for c in BOOTS.values() if not c["cmdline"]]) == 20
+
+
+def test_octal_trap_is_refused_and_leniently_explained():
+    # measured: mem=0248M (octal 024 = 20 bytes) hangs before the first console line
+    assert BOOTS["pc_256M_memoct"]["memory_total_kb"] is None
+    with pytest.raises(CmdlineError, match="octal"):
+        plan("pc", "256M", "mem=0248M")
+    p = plan("pc", "256M", "mem=0248M", strict=False)
+    assert any("expect no boot" in w for w in p.warnings)
+
+
+def _crash_mb(lines):
+    return [tuple(int(x) for x in re.search(r"Reserving (\d+)MB of (?:low )?memory at (\d+)MB", ln).groups())
+            for ln in lines]
+
+
+def _kernel_at(iomem_text):
+    m = re.search(r"^\s+([0-9a-f]+)-[0-9a-f]+ : Kernel code$", iomem_text, re.M)
+    return int(m.group(1), 16)
+
+
+@pytest.mark.parametrize("name,kernel_at", [
+    # kernel image position from the reserved[] dump of the same boot (KASLR)
+    ("pc_256M_crash64", 0x5800000), ("pc_256M_crashrange", 0x7400000),
+    ("pc_256M_crash32at", 0xA600000), ("pc_1G_crash128", 0x33A00000),
+    ("pc_5G_crashhigh", 0x149A00000),
+])
+def test_crashkernel_placement(name, kernel_at):
+    case = BOOTS[name]
+    p = plan(case["machine"], case["memory"], case["cmdline"] + " log_buf_len=8M", kernel_at=kernel_at)
+    got = [(c.size >> 20, c.start >> 20) for c in p.state.carveouts if c.name.startswith("Crash")]
+    assert sorted(got) == sorted(_crash_mb(case["crashkernel"]))
+
+
+def test_crashkernel_range_rounds_memory_up_to_128M():
+    case = IOMEM["pc_256M_crashround"]  # crashkernel=256M-:32M with 255 MiB of RAM
+    p = plan("pc", "256M", case["cmdline"], kernel_at=_kernel_at(case["iomem"]))
+    assert [(c.size >> 20, c.start >> 20) for c in p.state.carveouts] == _crash_mb(case["crashkernel"])
+
+
+@pytest.mark.parametrize("name", sorted(IOMEM))
+def test_proc_iomem_matches_real_guest(name):
+    case = IOMEM[name]
+    p = plan(case["machine"], case["memory"], case["cmdline"], kernel_at=_kernel_at(case["iomem"]))
+    assert p.diff_iomem(case["iomem"], kernel=True) == []
+    assert p.memory_total_kb == case["memory_total_kb"]
+
+
+def test_iomem_text_is_line_exact_for_pc_mem248M():
+    case = IOMEM["pc_256M_mem248M"]
+    p = plan("pc", "256M", "mem=248M", kernel_at=_kernel_at(case["iomem"]))
+    real = [ln for ln in case["iomem"].splitlines() if not re.search(r": 0000:00:0", ln)]
+    assert p.iomem_text().splitlines() == real
