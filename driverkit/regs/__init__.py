@@ -1,11 +1,18 @@
 """Register maps over construct: declare a device's registers once, then read/write/modify them
-by name, dump them decoded, and test the declaration against the live device (check()).
+by name, dump them decoded, and test the declaration against the live device.
 
     class EduRegs(RegisterMap):
-        id       = Register(0x00, Int32ul, RO, reset=0x010000ED)
+        id       = Register(0x00, Int32ul, RO, reset=0x010000ED, widths=(4,))
         liveness = Register(0x04, Int32ul, RW, readback=lambda x: ~x & 0xFFFFFFFF)
+        status   = Register(0x20, Status, RW, fields={"computing": RO})
 
-    regs = EduRegs(bar0); regs.id.read(); EduRegs.check(bar0).ok
+    regs = EduRegs(bar0)
+    regs.id.read(); regs.status.modify(irq_on_fact=1); await regs.status.wait_for(computing=0, timeout=1)
+    dump(regs)                               # JSON-ready dict (format_dump(d) / str(regs) for text)
+    report = EduRegs.check(bar0)             # .ok, .mismatches, str(report), report.to_json()
+
+Modules: access (kinds), shape (subcon -> width, byte order, field masks), register
+(declaration + bound accessors), block (maps, arrays, repeated blocks), check, dump.
 """
 
 from .access import ACCESS_KINDS, RC, RO, RW, W1C, W1S, WO, Access

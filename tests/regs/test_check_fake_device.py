@@ -10,7 +10,7 @@ import json
 
 from construct import BitsInteger, BitStruct, ByteSwapped, Flag, Int32ul
 
-from driverkit.regs import RC, RO, RW, W1C, WO, Register, RegisterMap
+from driverkit.regs import RC, RO, RW, W1C, W1S, WO, Register, RegisterMap
 
 from .fake_device import FakeDevice, fake_device_iomem
 
@@ -151,3 +151,16 @@ def test_w1c_declared_on_plain_memory_is_caught():
     report = NotW1C.check(fake_device_iomem(make_device()), destructive=True)
     [m] = report.mismatches
     assert m.test == "w1c" and "writing 0 cleared bits 0x00000030" in m.detail
+
+
+def test_w1s_register_destructive_check():
+    class Sets(Good):
+        scratch = Register(0x10, Int32ul, W1S, reset=0)
+
+    dev = make_device()
+    report = Sets.check(fake_device_iomem(dev))
+    assert all(v == 0 for _, _, _, v in accesses_at(dev, 0x10, "w"))  # non-destructive: zeros only
+    report = Sets.check(fake_device_iomem(dev), destructive=True)
+    by = {(f.register, f.test): f for f in report.findings}
+    assert by[("scratch", "w1s")].status == "ok"
+    assert by[("scratch", "w1s")].observed == MASK32

@@ -327,3 +327,33 @@ def test_map_needs_a_mapping_that_covers_it():
         Dev(fake_iomem(0x20))
     with pytest.raises(TypeError, match=r"check\(iomem\)"):
         Dev.check()
+
+
+def test_whole_register_enum_and_signed_types():
+    from construct import Enum as CEnum
+    from construct import Int16sl
+
+    class M(RegisterMap):
+        mode = Register(0x0, CEnum(Int32ul, idle=0, run=1, halt=2), RW)
+        temp = Register(0x4, Int16sl, RW)
+
+    io = fake_iomem(0x10)
+    r = M(io)
+    r.mode.write("halt")
+    assert io.readl(0) == 2 and r.mode.read() == "halt"
+    r.temp.write(-5)
+    assert io.readw(4) == 0xFFFB and r.temp.read() == -5
+    with pytest.raises(RegisterError, match="cannot build 'fly'"):
+        r.mode.write("fly")
+    with pytest.raises(RegisterError, match="no field"):
+        r.mode.modify(x=1)  # no fields: use write()
+
+
+def test_check_on_a_bound_instance_uses_its_mapping():
+    class M(RegisterMap):
+        a = Register(0x0, Int32ul, RW, reset=0)
+
+    io = fake_iomem(0x10)
+    report = M(io).check()
+    assert report.ok and report.target == repr(io)
+    assert M.check(io).ok
