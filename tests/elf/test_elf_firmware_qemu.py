@@ -11,6 +11,7 @@ import pytest_asyncio
 
 from driverkit import Machine, MachineSpec
 from driverkit.elf import ElfImage
+from driverkit.mem.memblock import Memblock
 from elf_fw_mailbox import (CMD_CRC32, CMD_ECHO, CMD_EDU_FACTORIAL, CMD_INFO, FW_FAILED, FW_READY,
                             FirmwareMailbox, read_u, wait_state)
 
@@ -35,30 +36,17 @@ def _usable_ram(serial: str) -> list[tuple[int, int]]:
 
 
 def _expected_carveout(ram, limit: int, size: int, align: int, image: tuple[int, int]) -> int:
-    """memblock's top-down rule, computed independently on the host."""
-    page = 4096
-    free = []
+    """The same request put to driverkit.mem's memblock model, on the map the firmware saw."""
+    mb = Memblock()
     for lo, hi in ram:
-        lo = -(-lo // page) * page
-        hi = min(hi, limit) // page * page
-        pieces = [(lo, hi)]
-        for rlo, rhi in ((0, MiB), image):                   # reserved: real-mode area, image
-            nxt = []
-            for a, b in pieces:
-                if rhi <= a or rlo >= b:
-                    nxt.append((a, b))
-                    continue
-                if rlo > a:
-                    nxt.append((a, rlo))
-                if rhi < b:
-                    nxt.append((rhi, b))
-            pieces = nxt
-        free += [p for p in pieces if p[1] > p[0]]
-    for lo, hi in sorted(free, reverse=True):
-        end = min(hi, limit)
-        if end >= size and (cand := (end - size) // align * align) >= lo:
-            return cand
-    raise AssertionError("no room")
+        mb.add(lo, hi - lo)
+    mb.remove(limit, (1 << 64) - limit)
+    mb.trim_memory()
+    mb.reserve(0, MiB)
+    mb.reserve(image[0], image[1] - image[0])
+    found = mb.find_top_down(size, align, end=limit)
+    assert found is not None, "the model finds no room"
+    return found
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
