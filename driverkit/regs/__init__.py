@@ -7,7 +7,8 @@ by name, dump them decoded, and test the declaration against the live device.
         status   = Register(0x20, Status, RW, fields={"computing": RO})
 
     regs = EduRegs(bar0)
-    regs.id.read(); regs.status.modify(irq_on_fact=1); await regs.status.wait_for(computing=0, timeout=1)
+    regs.id.read(); regs.status.modify(irq_on_fact=1)
+    await regs.status.wait_for(computing=0, timeout=1)
     dump(regs)                               # JSON-ready dict (format_dump(d) / str(regs) for text)
     report = EduRegs.check(bar0)             # .ok, .mismatches, str(report), report.to_json()
 
