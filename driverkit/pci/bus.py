@@ -1,77 +1,155 @@
-"""PCI enumeration and, in the bare firmware, BAR assignment from the machine's windows."""
+"""PCI enumeration of every bus (through bridges) and, in the bare firmware, resource assignment.
+
+How config space is reached depends on the machine: arm virt always has ECAM; x86 under the
+bare firmware uses mechanism #1 (the CPU is parked, nobody races on 0xcf8); x86 q35 under
+SeaBIOS uses ECAM once the firmware has programmed PCIEXBAR.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Iterator
 
-from ..errors import DeviceNotFound, PciError, ResourceBusy
-from .config import ConfigAccess, PortConfigAccess
-from .device import PciDevice
+from ..errors import DeviceNotFound, MachineTimeout, PciError, ResourceBusy
+from .assign import assign_resources, close_bridge_windows
+from .config import ConfigAccess, EcamConfigAccess, PortConfigAccess
+from .device import (
+    COMMAND,
+    CMD_IO,
+    CMD_MEMORY,
+    HEADER_TYPE,
+    PRIMARY_BUS,
+    SECONDARY_BUS,
+    SUBORDINATE_BUS,
+    VENDOR_ID,
+    PciDevice,
+)
+from .platform import BARE_PIIX3_ROUTES, PIIX3_PIRQ_ROUTE, Q35_ECAM, PciPlatform, platform_for
 
 if TYPE_CHECKING:
     from ..machine.machine import Machine
 
-# Windows for the bare firmware: 32-bit MMIO below the IOAPIC, 64-bit above 64 GiB, I/O ports
-# above the legacy range. The router learns every assigned BAR, so nothing overlaps RAM.
-MEM32_WINDOW = (0xC0000000, 0xFEC00000)
-MEM64_WINDOW = (0x10_0000_0000, 0x80_0000_0000)
-IO_WINDOW = (0xC000, 0x10000)
-
-
-class _Window:
-    """A bump allocator with natural alignment (BARs are aligned to their size)."""
-
-    def __init__(self, start: int, end: int) -> None:
-        self.next, self.end = start, end
-
-    def alloc(self, size: int) -> int | None:
-        addr = (self.next + size - 1) & ~(size - 1)
-        if addr + size > self.end:
-            return None
-        self.next = addr + size
-        return addr
+FIRMWARE_TIMEOUT = 5.0  # for SeaBIOS to finish PCI setup (it takes ~50 ms under TCG)
+CLASS_HOST_BRIDGE = 0x0600
 
 
 class PciBus:
-    """All functions on bus 0 (bridges come with the full PCI layer)."""
+    """Every function on every bus, found by walking bridges from bus 0."""
 
-    def __init__(self, machine: "Machine", cfg: ConfigAccess) -> None:
+    def __init__(self, machine: "Machine", cfg: ConfigAccess,
+                 platform: PciPlatform | None = None, assign: bool = True) -> None:
         self.machine = machine
         self.cfg = cfg
+        self.platform = platform or platform_for(machine.spec.machine)
+        self.assign = assign  # True: we are the firmware (bare); False: keep what firmware did
         self.devices: list[PciDevice] = []
-        low_ram_end = max((r.end + 1 for r in machine.flat.ranges
-                           if r.backing == "RAM" and r.start < 1 << 32), default=0)
-        self._mem32 = _Window(max(MEM32_WINDOW[0], low_ram_end), MEM32_WINDOW[1])
-        self._mem64 = _Window(*MEM64_WINDOW)
-        self._io = _Window(*IO_WINDOW)
-        self.scan()
+        self.roots: list[PciDevice] = []
 
     @classmethod
     def for_machine(cls, machine: "Machine") -> "PciBus":
-        if machine.spec.arch != "x86_64":
-            raise PciError("PCI on aarch64 virt needs ECAM access (not available yet)")
+        """Pick the config mechanism for this machine and firmware, then enumerate."""
+        machine.check_alive()
         assert machine.qtest is not None
-        return cls(machine, PortConfigAccess(machine.qtest))
+        spec = machine.spec
+        low_ram_end = max((r.end + 1 for r in machine.flat.ranges
+                           if r.backing == "RAM" and r.end < 1 << 32), default=0)
+        plat = platform_for(spec.machine, low_ram_end)
+        bare = spec.firmware == "bare"
+        if plat.ecam is not None:
+            cfg: ConfigAccess = EcamConfigAccess(machine.qtest, plat.ecam)
+        elif bare:
+            cfg = PortConfigAccess(machine.qtest)
+        elif spec.machine == "q35":
+            cfg = EcamConfigAccess(machine.qtest, Q35_ECAM)
+            _wait(lambda: _present(cfg, (0, 0, 0)), FIRMWARE_TIMEOUT,
+                  "the firmware to program PCIEXBAR (ECAM at 0xb0000000)")
+        else:
+            cfg = PortConfigAccess(machine.qtest)  # pc has no ECAM
+        bus = cls(machine, cfg, plat, assign=bare)
+        if not bare:
+            _wait(bus._firmware_done, FIRMWARE_TIMEOUT,
+                  "the firmware to finish PCI setup (decoding on for every function)")
+        bus.scan()
+        return bus
 
-    def _present(self, bdf: tuple[int, int, int]) -> bool:
-        return self.cfg.read(bdf, 0, 2) != 0xFFFF
+    # --- enumeration ----------------------------------------------------------------------
+
+    def _firmware_done(self) -> bool:
+        """SeaBIOS turns decoding on for each function last; all on means it is done."""
+        try:
+            found = self._walk_quick(0, set())
+        except PciError:
+            return False
+        return bool(found) and all(
+            self.cfg.read(bdf, COMMAND, 2) & (CMD_IO | CMD_MEMORY)
+            for bdf, cls in found if cls != CLASS_HOST_BRIDGE)
+
+    def _walk_quick(self, bus: int, seen: set[int]) -> list[tuple[tuple[int, int, int], int]]:
+        """(bdf, class) of functions reachable through already-programmed bridges."""
+        out = []
+        seen.add(bus)
+        for bdf in self._functions(bus):
+            cls = self.cfg.read(bdf, 0x08, 4) >> 16
+            out.append((bdf, cls))
+            if self.cfg.read(bdf, HEADER_TYPE, 1) & 0x7F == 1:
+                sec = self.cfg.read(bdf, SECONDARY_BUS, 1)
+                if sec == 0:
+                    raise PciError(f"bridge {bdf} not configured yet")
+                if sec not in seen:
+                    out += self._walk_quick(sec, seen)
+        return out
+
+    def _functions(self, bus: int) -> Iterator[tuple[int, int, int]]:
+        for dev in range(32):
+            if not _present(self.cfg, (bus, dev, 0)):
+                continue
+            multi = self.cfg.read((bus, dev, 0), HEADER_TYPE, 1) & 0x80
+            for fn in range(8 if multi else 1):
+                if fn == 0 or _present(self.cfg, (bus, dev, fn)):
+                    yield (bus, dev, fn)
 
     def scan(self) -> list[PciDevice]:
-        """Enumerate bus 0, size every BAR, and assign unassigned ones."""
+        """Enumerate every bus, size every BAR; as firmware, number buses and assign."""
         self.devices = []
-        for dev in range(32):
-            if not self._present((0, dev, 0)):
-                continue
-            multi = self.cfg.read((0, dev, 0), 0x0E, 1) & 0x80
-            for fn in range(8 if multi else 1):
-                if fn and not self._present((0, dev, fn)):
-                    continue
-                d = PciDevice(self.machine, self.cfg, (0, dev, fn))
-                d.size_bars()
-                self.devices.append(d)
-        self._assign()
+        if self.assign and self.platform.machine == "pc":
+            self._route_piix3()
+        self._next_bus = 1
+        self.roots = self._scan_bus(0, None)
+        if self.assign:
+            assign_resources(self.roots, self.platform)
         self._claim()
         return self.devices
+
+    def _scan_bus(self, bus: int, parent: PciDevice | None) -> list[PciDevice]:
+        found = []
+        for bdf in self._functions(bus):
+            d = PciDevice(self.machine, self.cfg, bdf, parent=parent, platform=self.platform)
+            d.size_bars()
+            self.devices.append(d)
+            found.append(d)
+            if d.is_bridge:
+                if self.assign:
+                    sec = self._next_bus
+                    self._next_bus += 1
+                    d.write_config(PRIMARY_BUS, 1, bus)
+                    d.write_config(SECONDARY_BUS, 1, sec)
+                    d.write_config(SUBORDINATE_BUS, 1, 0xFF)
+                    close_bridge_windows(d)
+                    d.children = self._scan_bus(sec, d)
+                    d.write_config(SUBORDINATE_BUS, 1, self._next_bus - 1)
+                    if d.secondary_bus != sec:
+                        raise PciError(f"bridge {d.address}: secondary bus wrote {sec}, "
+                                       f"reads back {d.secondary_bus}")
+                else:
+                    sec = d.secondary_bus
+                    if sec > bus:  # a bridge the firmware left unnumbered hides its bus
+                        d.children = self._scan_bus(sec, d)
+        return found
+
+    def _route_piix3(self) -> None:
+        """pc: route PIRQA-D to ISA IRQs like SeaBIOS would, so INTx reaches the IOAPIC."""
+        for i, irq in enumerate(BARE_PIIX3_ROUTES):
+            self.cfg.write((0, 1, 0), PIIX3_PIRQ_ROUTE + i, 1, irq)
 
     def _claim(self) -> None:
         """Show assigned memory BARs in the resource tree, named like the kernel (0000:bb:dd.f)."""
@@ -83,22 +161,13 @@ class PciBus:
                     except ResourceBusy:
                         pass
 
-    def _assign(self) -> None:
-        """Give every unassigned BAR an address: largest first, so alignment wastes little."""
-        pending = [(d, b) for d in self.devices for b in d.bars.values() if not b.address]
-        for dev, bar in sorted(pending, key=lambda p: -p[1].size):
-            if bar.kind == "io":
-                addr = self._io.alloc(bar.size)
-            else:
-                addr = self._mem32.alloc(bar.size)
-                if addr is None and bar.is64:
-                    addr = self._mem64.alloc(bar.size)
-            if addr is None:
-                raise PciError(f"{dev.address} BAR{bar.index}: no room for {bar.size:#x} bytes")
-            dev.set_bar_address(bar.index, addr)
+    # --- lookup ---------------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[PciDevice]:
         return iter(self.devices)
+
+    def __len__(self) -> int:
+        return len(self.devices)
 
     def find_all(self, vendor: int | None = None, device: int | None = None) -> list[PciDevice]:
         return [d for d in self.devices
@@ -113,3 +182,24 @@ class PciBus:
             want += f"{device:04x}" if device is not None else "*"
             raise DeviceNotFound(f"no PCI device {want} (present: {have})")
         return found[0]
+
+    def get(self, address: str) -> PciDevice:
+        """The function at "bb:dd.f"."""
+        for d in self.devices:
+            if d.address == address:
+                return d
+        raise DeviceNotFound(f"no PCI function at {address} "
+                             f"(present: {', '.join(d.address for d in self.devices)})")
+
+
+def _present(cfg: ConfigAccess, bdf: tuple[int, int, int]) -> bool:
+    return cfg.read(bdf, VENDOR_ID, 2) not in (0xFFFF, 0x0000)
+
+
+def _wait(cond, timeout: float, what: str) -> None:
+    """Poll a synchronous condition (qtest reads) until it holds, with a deadline."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise MachineTimeout(what, timeout)
+        time.sleep(0.005)

@@ -1,4 +1,4 @@
-"""One PCI function: identity, BARs (sized once), enable with read-back, iomap."""
+"""One PCI function: identity, BARs (sized once), capabilities, INTx routing, enable, iomap."""
 
 from __future__ import annotations
 
@@ -7,19 +7,26 @@ from typing import TYPE_CHECKING
 
 from ..errors import BoundsError, PciError
 from ..io.iomem import IoMem
+from .caps import Capability, walk_capabilities
 from .config import ConfigAccess
 
 if TYPE_CHECKING:
     from ..machine.machine import Machine
+    from .platform import PciPlatform
 
 VENDOR_ID, DEVICE_ID, COMMAND, STATUS = 0x00, 0x02, 0x04, 0x06
 CLASS_REV, HEADER_TYPE, BAR0, INTERRUPT_LINE, INTERRUPT_PIN = 0x08, 0x0E, 0x10, 0x3C, 0x3D
+PRIMARY_BUS, SECONDARY_BUS, SUBORDINATE_BUS = 0x18, 0x19, 0x1A
 CMD_IO, CMD_MEMORY, CMD_MASTER = 0x1, 0x2, 0x4
+HEADER_NORMAL, HEADER_BRIDGE = 0, 1
 
 
 @dataclass
 class Bar:
-    """A sized base address register: kind "mem" or "io", 64-bit or not, address once assigned."""
+    """A sized base address register: kind "mem" or "io", 64-bit or not, address once assigned.
+
+    For "io" BARs `address` is the port number (on arm it is an offset in the PIO window).
+    """
 
     index: int
     kind: str
@@ -27,6 +34,13 @@ class Bar:
     is64: bool = False
     prefetchable: bool = False
     address: int = 0
+
+    @property
+    def window(self) -> str:
+        """Which bridge window must hold it: "io", "mem" or "pref" (64-bit prefetchable)."""
+        if self.kind == "io":
+            return "io"
+        return "pref" if self.prefetchable and self.is64 else "mem"
 
     def to_json(self) -> dict:
         return {"index": self.index, "kind": self.kind, "size": self.size, "is64": self.is64,
@@ -36,22 +50,51 @@ class Bar:
 class PciDevice:
     """A function at bus:dev.fn, reached through a ConfigAccess."""
 
-    def __init__(self, machine: "Machine", cfg: ConfigAccess, bdf: tuple[int, int, int]) -> None:
+    def __init__(self, machine: "Machine", cfg: ConfigAccess, bdf: tuple[int, int, int],
+                 parent: "PciDevice | None" = None,
+                 platform: "PciPlatform | None" = None) -> None:
         self.machine = machine
         self.cfg = cfg
         self.bdf = bdf
+        self.parent = parent  # the bridge upstream of this function's bus (None on bus 0)
+        self.platform = platform
         self.vendor = self.read_config(VENDOR_ID, 2)
         self.device = self.read_config(DEVICE_ID, 2)
         class_rev = self.read_config(CLASS_REV, 4)
         self.revision = class_rev & 0xFF
         self.class_code = class_rev >> 8
         self.header_type = self.read_config(HEADER_TYPE, 1) & 0x7F
+        self.irq_pin = self.read_config(INTERRUPT_PIN, 1) if self.header_type <= 1 else 0
         self.bars: dict[int, Bar] = {}
+        self.capabilities: list[Capability] = walk_capabilities(
+            lambda off, width: self.read_config(off, width), self.read_config(STATUS, 2),
+            self.address)
+        self.children: list[PciDevice] = []  # functions on the secondary bus of a bridge
 
     @property
     def address(self) -> str:
         bus, dev, fn = self.bdf
         return f"{bus:02x}:{dev:02x}.{fn}"
+
+    @property
+    def slot(self) -> int:
+        return self.bdf[1]
+
+    @property
+    def function(self) -> int:
+        return self.bdf[2]
+
+    @property
+    def is_bridge(self) -> bool:
+        return self.header_type == HEADER_BRIDGE
+
+    @property
+    def secondary_bus(self) -> int:
+        return self.read_config(SECONDARY_BUS, 1) if self.is_bridge else 0
+
+    @property
+    def subordinate_bus(self) -> int:
+        return self.read_config(SUBORDINATE_BUS, 1) if self.is_bridge else 0
 
     def __repr__(self) -> str:
         return f"<PciDevice {self.address} {self.vendor:04x}:{self.device:04x}>"
@@ -62,14 +105,20 @@ class PciDevice:
     def write_config(self, offset: int, width: int, value: int) -> None:
         self.cfg.write(self.bdf, offset, width, value)
 
+    # --- capabilities ---------------------------------------------------------------------
+
+    def find_capability(self, cap_id: int) -> Capability | None:
+        """The first capability with this ID (e.g. caps.CAP_MSI), or None (pci_find_capability)."""
+        for cap in self.capabilities:
+            if cap.id == cap_id:
+                return cap
+        return None
+
     # --- BARs -----------------------------------------------------------------------------
 
     def size_bars(self) -> dict[int, Bar]:
         """Size every BAR (decoding off while probing, then restored)."""
-        if self.header_type != 0:
-            n_bars = 2 if self.header_type == 1 else 0
-        else:
-            n_bars = 6
+        n_bars = {HEADER_NORMAL: 6, HEADER_BRIDGE: 2}.get(self.header_type, 0)
         cmd = self.read_config(COMMAND, 2)
         self.write_config(COMMAND, 2, cmd & ~(CMD_IO | CMD_MEMORY))
         bars: dict[int, Bar] = {}
@@ -87,10 +136,12 @@ class PciDevice:
                 mask = probe & 0xFFFFFFFC & 0xFFFF
                 size = (~mask & 0xFFFF) + 1 if mask else 0
                 if size:
-                    bars[i] = Bar(i, "io", size, address=orig & 0xFFFFFFFC)
+                    bars[i] = Bar(i, "io", size, address=orig & 0xFFFC)
                 i += 1
                 continue
             is64 = (probe >> 1) & 3 == 2
+            if is64 and i + 1 >= n_bars:
+                raise PciError(f"{self.address} BAR{i} is 64-bit but is the last BAR")
             mask = probe & 0xFFFFFFF0
             address = orig & 0xFFFFFFF0
             if is64:
@@ -115,6 +166,8 @@ class PciDevice:
         bar = self.bars[index]
         if address % bar.size:
             raise PciError(f"BAR{index} address {address:#x} not aligned to its size {bar.size:#x}")
+        if not bar.is64 and address + bar.size > 1 << 32:
+            raise PciError(f"{self.address} BAR{index} is 32-bit; {address:#x} is above 4 GiB")
         off = BAR0 + 4 * index
         self.write_config(off, 4, address & 0xFFFFFFFF)
         if bar.is64:
@@ -128,13 +181,7 @@ class PciDevice:
 
     # --- enable and map -------------------------------------------------------------------
 
-    def enable(self, master: bool = True) -> None:
-        """Turn on memory/I/O decoding (and bus mastering) and verify it by reading back."""
-        want = 0
-        for bar in self.bars.values():
-            want |= CMD_IO if bar.kind == "io" else CMD_MEMORY
-        if master:
-            want |= CMD_MASTER
+    def _set_command(self, want: int) -> None:
         cmd = self.read_config(COMMAND, 2)
         self.write_config(COMMAND, 2, cmd | want)
         got = self.read_config(COMMAND, 2)
@@ -142,15 +189,42 @@ class PciDevice:
             raise PciError(
                 f"{self.address}: COMMAND wrote {cmd | want:#06x}, reads back {got:#06x}"
             )
+
+    def enable(self, master: bool = True) -> None:
+        """Turn on memory/I/O decoding (and bus mastering) and verify it by reading back.
+
+        Upstream bridges are enabled first (forwarding + mastering), like pci_enable_device.
+        """
+        if self.parent is not None:
+            self.parent._enable_bridge()
+        want = 0
+        for bar in self.bars.values():
+            want |= CMD_IO if bar.kind == "io" else CMD_MEMORY
+        if master:
+            want |= CMD_MASTER
+        self._set_command(want)
         for bar in self.bars.values():
             if bar.kind == "mem" and bar.address:
                 self.machine.add_mmio_overlay((self.bdf, bar.index), bar.address, bar.size)
+            elif bar.kind == "io" and bar.address and self.platform is not None \
+                    and self.platform.io_cpu_base is not None:
+                self.machine.add_mmio_overlay((self.bdf, bar.index),
+                                              self.platform.io_cpu_base + bar.address, bar.size)
+
+    def _enable_bridge(self) -> None:
+        if self.parent is not None:
+            self.parent._enable_bridge()
+        self._set_command(CMD_IO | CMD_MEMORY | CMD_MASTER)
 
     def disable(self) -> None:
         cmd = self.read_config(COMMAND, 2)
         self.write_config(COMMAND, 2, cmd & ~(CMD_IO | CMD_MEMORY | CMD_MASTER))
         for bar in self.bars.values():
             self.machine.remove_mmio_overlay((self.bdf, bar.index))
+
+    @property
+    def command(self) -> int:
+        return self.read_config(COMMAND, 2)
 
     def iomap(self, index: int) -> IoMem:
         """An IoMem over BAR `index` (MMIO or I/O ports), like pci_iomap."""
@@ -162,15 +236,46 @@ class PciDevice:
             raise PciError(f"{self.address} BAR{index} is not assigned")
         name = f"{self.address} BAR{index}"
         if bar.kind == "io":
+            if self.platform is not None and self.platform.io_cpu_base is not None:
+                # I/O ports are MMIO-mapped here (arm virt's PIO window)
+                return self.machine.ioremap(self.platform.io_cpu_base + bar.address, bar.size,
+                                            name=name)
             return self.machine.ioport_map(bar.address, bar.size, name=name)
         return self.machine.ioremap(bar.address, bar.size, name=name)
 
+    # --- interrupts -----------------------------------------------------------------------
+
+    def root_port_pin(self) -> tuple["PciDevice", int]:
+        """The root-bus function and pin (0 = INTA) this function's INTx reaches, after the
+        standard bridge swizzle (pin + slot) % 4 at every bridge on the way up."""
+        if not self.irq_pin:
+            raise PciError(f"{self.address} has no INTx pin (interrupt pin register is 0)")
+        pin, dev = self.irq_pin - 1, self
+        while dev.parent is not None:
+            pin = (pin + dev.slot) % 4
+            dev = dev.parent
+        return dev, pin
+
+    def irq_line(self) -> int:
+        """The interrupt controller input (IOAPIC GSI on x86, GIC SPI on arm) where this
+        function's INTx lands: the line number `m.irq.wait_raised()` takes."""
+        if self.platform is None:
+            raise PciError(f"{self.address}: no platform routing known")
+        root, pin = self.root_port_pin()
+        return self.platform.root_intx_line(root.slot, pin, self.cfg.read)
+
     def to_json(self) -> dict:
-        return {
+        out = {
             "address": self.address,
             "vendor": self.vendor,
             "device": self.device,
             "class": self.class_code,
             "revision": self.revision,
             "bars": [b.to_json() for b in self.bars.values()],
+            "capabilities": [c.to_json() for c in self.capabilities],
+            "irq_pin": self.irq_pin,
         }
+        if self.is_bridge:
+            out["secondary_bus"] = self.secondary_bus
+            out["subordinate_bus"] = self.subordinate_bus
+        return out
