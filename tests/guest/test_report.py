@@ -186,6 +186,16 @@ def test_dkprobe_with_mem_248m_matches_reference(mem248):
         p.range(0x1000, 0x1000)
 
 
+def test_dkprobe_with_memmap_reserved():
+    # memmap=8M$248M marks the carve-out reserved: request_mem_region now succeeds
+    rep = parse_report(load("boot-pc-256m-memmap-8M-reserved.log"))
+    whole, usable = rep.probe.range(0xF800000, 0x800000), rep.probe.range(0xF800000, 0x7E0000)
+    assert (whole.request, whole.ioremap) == ("ok", "fail")
+    assert (usable.request, usable.ioremap, usable.rw) == ("ok", "ok", "ok")
+    assert E820Entry(0xF800000, 0xFFFFFFF, "reserved") in rep.user_e820
+    assert rep.probe.gfp == {}  # tests=ranges only
+
+
 def test_dkprobe_parses_dmesg_copy_and_takes_last_run():
     sections = split_sections(load("boot-pc-256m-mem248m.log"))
     from_log = parse_dkprobe(sections["probe-log"])  # timestamped printk lines
