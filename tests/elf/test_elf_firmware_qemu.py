@@ -214,3 +214,22 @@ async def test_carveout_never_overlaps_the_firmware_image(firmware_path, align, 
         else:
             assert state == FW_FAILED and read_u(m, img, "carveout_base") == 0
             await m.console.expect("no usable RAM range below the limit fits", timeout=5)
+
+
+async def test_pc_with_ram_above_4g(firmware_path):
+    """-M pc -m 5G: RAM above 4 GiB is out of reach of a 32-bit firmware without paging, so the
+    carve-out comes from the top of low RAM; SeaBIOS puts edu's BAR0 elsewhere on pc."""
+    img = ElfImage.open(firmware_path)
+    image = (img.symbols["_image_start"].address, img.symbols["_image_end"].address)
+    spec = MachineSpec(machine="pc", memory="5G", firmware="seabios", kernel=str(firmware_path),
+                       append="carveout=2M align=2M", devices=["edu"])
+    async with Machine(spec) as m:
+        assert await wait_state(m, img) == FW_READY
+        ram = _usable_ram(m.console.text)
+        assert any(lo >= 1 << 32 for lo, _ in ram)           # the loader did report high RAM
+        base = read_u(m, img, "carveout_base")
+        assert base == _expected_carveout(ram, 1 << 32, 2 * MiB, 2 * MiB, image)
+        assert base + 2 * MiB <= 1 << 32 and base % (2 * MiB) == 0
+        reply = await FirmwareMailbox(m, img).request(CMD_EDU_FACTORIAL, (6,))
+        assert reply.status == 0 and reply.ret[0] == 720 and reply.ret[2] == EDU_ID
+        assert reply.ret[1] == 0xFEB00000 and not reply.ret[3] & (1 << 16)

@@ -20,7 +20,10 @@ def test_symbols(firmware: ElfImage):
     assert firmware.symbols["fw_state"].size == 4
     start = firmware.symbols["_start"]
     assert start.kind == "func" and firmware.entry == start.address
-    assert firmware.symbols["fw_main"].kind == "func"
+    main = firmware.symbols["fw_main"]
+    assert main.kind == "func" and main.size > 0
+    assert firmware.symbols.at(main.address + main.size - 1) == main
+    assert firmware.symbols.at(firmware.symbols["_image_end"].address) is None
     assert firmware.symbols["fw_protocol_version"].section == ".data"
     # published variables live inside the image the firmware reserves for itself
     lo, hi = firmware.symbols["_image_start"].address, firmware.symbols["_image_end"].address
