@@ -10,6 +10,34 @@ from ..errors import MachineError, MachineTimeout
 if TYPE_CHECKING:
     from .machine import Machine
 
+# QOM types of the interrupt controller whose inputs PCI INTx and on-board devices drive.
+CONTROLLER_TYPES = {
+    "x86_64": ("ioapic", "kvm-ioapic"),
+    "aarch64": ("arm_gic", "kvm-arm-gic", "arm-gicv3", "kvm-arm-gicv3"),
+}
+QOM_SEARCH_DEPTH = 4
+
+
+async def find_qom_by_type(machine: "Machine", types: tuple[str, ...],
+                           root: str = "/machine") -> str:
+    """The QOM path of the first object of one of `types`, breadth first (positional paths
+    like /machine/unattached/device[3] change with the command line; types do not)."""
+    level = [root]
+    for _ in range(QOM_SEARCH_DEPTH):
+        nxt = []
+        for path in level:
+            for item in await machine.execute("qom-list", {"path": path}):
+                kind = item.get("type", "")
+                if not kind.startswith("child<"):
+                    continue
+                child = f"{path.rstrip('/')}/{item['name']}"
+                if kind[6:-1] in types:
+                    return child
+                nxt.append(child)
+        level = nxt
+    raise MachineError(f"no object of type {' or '.join(types)} under {root} "
+                       f"(searched {QOM_SEARCH_DEPTH} levels)")
+
 
 class IrqMonitor:
     """Levels of the intercepted interrupt controller's input lines, and waits on them."""
@@ -33,6 +61,16 @@ class IrqMonitor:
         self._m.qtest.irq_intercept_in(qom_path)
         self.intercepted = qom_path
 
+    async def intercept_controller(self) -> str:
+        """Intercept the machine's interrupt controller (IOAPIC on x86, GIC on arm), found by
+        QOM type; returns its path. Lines are then IOAPIC GSIs / GIC SPI numbers."""
+        if self.intercepted is not None:
+            return self.intercepted
+        types = CONTROLLER_TYPES[self._m.spec.arch]
+        path = await find_qom_by_type(self._m, types)
+        self.intercept(path)
+        return path
+
     def _on_level(self, line: int, level: bool) -> None:
         self.levels[line] = level
         if level:
@@ -48,7 +86,13 @@ class IrqMonitor:
         return self.levels.get(line, False)
 
     async def wait_level(self, line: int, level: bool, timeout: float = 5.0) -> None:
-        """Wait until `line` is at `level`; MachineTimeout names the line on the deadline."""
+        """Wait until `line` is at `level`; MachineTimeout names the line on the deadline.
+
+        Intercepts the interrupt controller first if nothing is intercepted yet (a line that
+        changed before interception is not seen: call intercept_controller() up front).
+        """
+        if self.intercepted is None:
+            await self.intercept_controller()
         if self._changed is None:
             self._changed = asyncio.Event()
         loop = asyncio.get_running_loop()
