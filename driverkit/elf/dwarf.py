@@ -9,7 +9,7 @@ become one `ByteSwapped(BitStruct(...))` (little-endian) named after its fields 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import difflib
 from typing import Any
 
 import construct as cs
@@ -274,8 +274,6 @@ def find_struct(dwarf: Any, name: str, little: bool, source: str) -> DwarfStruct
         if st.c_name == "<anonymous>":
             st.c_name = name
         return st
-    import difflib
-
     close = difflib.get_close_matches(name, sorted(set(seen)), n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise ElfError(f"{source}: no DWARF definition of struct {name!r}{hint}")
