@@ -16,18 +16,35 @@ from .common import add_json, add_machine_options, emit
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "memplan", help="predict a Linux guest's physical memory map, carve-outs and ioremap gates")
+        "memplan", help="predict a Linux guest's physical memory map, carve-outs and ioremap gates"
+    )
     add_machine_options(p)
-    p.add_argument("--cmdline", default="", help='kernel command line, e.g. "mem=248M crashkernel=64M"')
-    p.add_argument("--probe", action="append", default=[], metavar="START:SIZE",
-                   help="a range a driver would map, e.g. 0xF800000:8M (repeatable)")
-    p.add_argument("--kernel-config", metavar="FILE",
-                   help="the guest kernel's /boot/config-* (default: Debian 6.1 cloud-amd64)")
-    p.add_argument("--e820", metavar="FILE",
-                   help="a real firmware map: a boot log with BIOS-e820 lines, or the raw fw_cfg "
-                        "etc/e820 file (binary)")
-    p.add_argument("--lenient", action="store_true",
-                   help="read the command line as leniently as the kernel does, warning instead of failing")
+    p.add_argument(
+        "--cmdline", default="", help='kernel command line, e.g. "mem=248M crashkernel=64M"'
+    )
+    p.add_argument(
+        "--probe",
+        action="append",
+        default=[],
+        metavar="START:SIZE",
+        help="a range a driver would map, e.g. 0xF800000:8M (repeatable)",
+    )
+    p.add_argument(
+        "--kernel-config",
+        metavar="FILE",
+        help="the guest kernel's /boot/config-* (default: Debian 6.1 cloud-amd64)",
+    )
+    p.add_argument(
+        "--e820",
+        metavar="FILE",
+        help="a real firmware map: a boot log with BIOS-e820 lines, or the raw fw_cfg "
+        "etc/e820 file (binary)",
+    )
+    p.add_argument(
+        "--lenient",
+        action="store_true",
+        help="read the command line as leniently as the kernel does, warning instead of failing",
+    )
     p.add_argument("--iomem", action="store_true", help="print only the predicted /proc/iomem text")
     p.add_argument("--svg", metavar="FILE", help="also draw the physical memory map to FILE")
     add_json(p)
@@ -53,9 +70,16 @@ def run(args: argparse.Namespace) -> int:
     if args.arch != "x86_64":
         raise ConfigError(f"memplan models x86_64 guests (pc, q35), not {args.arch}")
     e820 = _read_e820(args.e820) if args.e820 else None
-    mp = plan(machine=args.machine or "q35", memory=args.memory, cmdline=args.cmdline,
-              probes=args.probe, kernel_config=args.kernel_config, e820=e820,
-              strict=not args.lenient, accel=args.accel)
+    mp = plan(
+        machine=args.machine or "q35",
+        memory=args.memory,
+        cmdline=args.cmdline,
+        probes=args.probe,
+        kernel_config=args.kernel_config,
+        e820=e820,
+        strict=not args.lenient,
+        accel=args.accel,
+    )
     if args.svg:
         try:
             with open(args.svg, "w", encoding="utf-8") as f:

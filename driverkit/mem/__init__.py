@@ -15,7 +15,19 @@ from .plan import MemPlan, plan
 from .pool import GenPool
 
 __all__ = [
-    "E820Entry", "E820Table", "E820Type", "GenPool", "KernelCmdline", "KernelConfig", "MemPlan",
-    "apply_seabios", "firmware_e820", "memparse", "parse_cmdline", "parse_e820_log",
-    "parse_fw_cfg_e820", "plan", "qemu_fw_cfg_e820",
+    "E820Entry",
+    "E820Table",
+    "E820Type",
+    "GenPool",
+    "KernelCmdline",
+    "KernelConfig",
+    "MemPlan",
+    "apply_seabios",
+    "firmware_e820",
+    "memparse",
+    "parse_cmdline",
+    "parse_e820_log",
+    "parse_fw_cfg_e820",
+    "plan",
+    "qemu_fw_cfg_e820",
 ]

@@ -18,7 +18,12 @@ from dataclasses import dataclass, field
 
 from ..errors import MemModelError
 from .cmdline import (
-    KernelCmdline, MemLimit, MemmapAdd, MemmapExact, MemmapRemove, MemmapUpdate,
+    KernelCmdline,
+    MemLimit,
+    MemmapAdd,
+    MemmapExact,
+    MemmapRemove,
+    MemmapUpdate,
 )
 from .e820 import U64, E820Entry, E820Table, E820Type
 from .kconfig import KernelConfig
@@ -126,7 +131,7 @@ def apply_early_params(firmware: list[E820Entry], cl: KernelCmdline) -> tuple[E8
         raise MemModelError(
             f"kernel command line {cl.text!r}: the user-defined map has "
             f"{len([e for e in t.entries if e.size])} usable entries; the kernel panics with "
-            "\"Invalid user supplied memory map\" (e820__update_table needs at least two)"
+            '"Invalid user supplied memory map" (e820__update_table needs at least two)'
         )
     return t, list(t.log)
 
@@ -182,7 +187,7 @@ def boot(
     t.range_update(0, PAGE, E820Type.RAM, E820Type.RESERVED)
     t.range_remove(0xA0000, 0x100000 - 0xA0000, E820Type.RAM, True)
     t.sanitize()
-    log += t.log[len(edit_log):]
+    log += t.log[len(edit_log) :]
 
     max_pfn = t.end_of_ram_pfn()
     max_low_pfn = t.end_of_ram_pfn(FOUR_G >> 12) if max_pfn > (FOUR_G >> 12) else max_pfn
@@ -205,8 +210,11 @@ def boot(
 
     if cl.log_buf_len > DEFAULT_LOG_BUF:
         n = cl.log_buf_len
-        for what, size in (("log_buf", n), ("log_buf descs", (n >> 5) * 24),
-                           ("log_buf infos", (n >> 5) * 88)):
+        for what, size in (
+            ("log_buf", n),
+            ("log_buf descs", (n >> 5) * 24),
+            ("log_buf infos", (n >> 5) * 88),
+        ):
             mb.phys_alloc_range(size, 8, 0, 0, name=what)
     mb.phys_alloc_range(NODE_DATA_SIZE, PAGE, 0, 0, name="NODE_DATA(0)")
 
@@ -215,13 +223,14 @@ def boot(
         _reserve_cma(mb, cl, carveouts, warnings)
     elif cl.cma is not None and cl.cma.size:
         warnings.append(
-            f"cma=: this kernel has no CONFIG_DMA_CMA, so it prints 'Unknown kernel command line "
-            f"parameters \"cma=...\"' and reserves nothing"
+            "cma=: this kernel has no CONFIG_DMA_CMA, so it prints 'Unknown kernel command line "
+            'parameters "cma=..."\' and reserves nothing'
         )
     elif kconfig.enabled("DMA_CMA"):
         mbytes = kconfig.int_value("CMA_SIZE_MBYTES", 0)
         if mbytes:
             from .cmdline import CmaSpec
+
             cl2 = KernelCmdline(cma=CmaSpec(mbytes * MiB))
             _reserve_cma(mb, cl2, carveouts, warnings)
 
@@ -232,9 +241,17 @@ def boot(
     if max_pfn > (FOUR_G >> 12) and kconfig.enabled("SWIOTLB"):
         addr = mb.phys_alloc_range(SWIOTLB_DEFAULT, PAGE, 0, FOUR_G, name="swiotlb")
         if addr:
-            carveouts.append(Carveout("swiotlb", addr, SWIOTLB_DEFAULT,
-                                      "software IO TLB bounce buffer (RAM above 4 GiB)"))
-            log.append(f"software IO TLB: mapped [mem {addr:#018x}-{addr + SWIOTLB_DEFAULT:#018x}] (64MB)")
+            carveouts.append(
+                Carveout(
+                    "swiotlb",
+                    addr,
+                    SWIOTLB_DEFAULT,
+                    "software IO TLB bounce buffer (RAM above 4 GiB)",
+                )
+            )
+            log.append(
+                f"software IO TLB: mapped [mem {addr:#018x}-{addr + SWIOTLB_DEFAULT:#018x}] (64MB)"
+            )
 
     # what mem=/memmap= took away from firmware RAM
     removed = _removed_ram(firmware, t.entries, cl)
@@ -247,13 +264,26 @@ def boot(
                 carveouts.append(Carveout(src, e.addr, e.size))
 
     zones = _zones(mb, max_pfn)
-    return BootState(firmware=list(firmware), user_map=user_map, e820=list(t.entries), memblock=mb,
-                     max_pfn=max_pfn, max_low_pfn=max_low_pfn, kernel_at=k_at, zones=zones,
-                     carveouts=carveouts, crash_resources=crash, removed_ram=removed, log=log,
-                     warnings=warnings)
+    return BootState(
+        firmware=list(firmware),
+        user_map=user_map,
+        e820=list(t.entries),
+        memblock=mb,
+        max_pfn=max_pfn,
+        max_low_pfn=max_low_pfn,
+        kernel_at=k_at,
+        zones=zones,
+        carveouts=carveouts,
+        crash_resources=crash,
+        removed_ram=removed,
+        log=log,
+        warnings=warnings,
+    )
 
 
-def _reserve_cma(mb: Memblock, cl: KernelCmdline, carveouts: list[Carveout], warnings: list[str]) -> None:
+def _reserve_cma(
+    mb: Memblock, cl: KernelCmdline, carveouts: list[Carveout], warnings: list[str]
+) -> None:
     """cma_declare_contiguous_nid(): 2 MiB (pageblock) alignment; bottom-up from 4 GiB if room."""
     assert cl.cma is not None
     align = 2 * MiB
@@ -273,13 +303,21 @@ def _reserve_cma(mb: Memblock, cl: KernelCmdline, carveouts: list[Carveout], war
         if not addr:
             addr = mb.phys_alloc_range(size, align, base, limit, name="cma")
     if addr:
-        carveouts.append(Carveout("cma", addr, size, f"cma: Reserved {size >> 20} MiB at {addr:#018x}"))
+        carveouts.append(
+            Carveout("cma", addr, size, f"cma: Reserved {size >> 20} MiB at {addr:#018x}")
+        )
     else:
         warnings.append(f"cma: Failed to reserve {size >> 20} MiB")
 
 
-def _reserve_crashkernel(mb: Memblock, cl: KernelCmdline, carveouts: list[Carveout],
-                         crash: list[tuple[int, int, str]], log: list[str], warnings: list[str]) -> None:
+def _reserve_crashkernel(
+    mb: Memblock,
+    cl: KernelCmdline,
+    carveouts: list[Carveout],
+    crash: list[tuple[int, int, str]],
+    log: list[str],
+    warnings: list[str],
+) -> None:
     """arch/x86/kernel/setup.c reserve_crashkernel() (6.1)."""
     total = mb.phys_mem_size()
     high = False
@@ -288,8 +326,10 @@ def _reserve_crashkernel(mb: Memblock, cl: KernelCmdline, carveouts: list[Carveo
         size = cl.crashkernel.size_for(total)
         base = cl.crashkernel.base
         if cl.crashkernel.ranges and not size:
-            warnings.append(f"crashkernel={cl.crashkernel.text}: no range matches "
-                            f"{total >> 20} MiB of RAM (rounded up to 128 MiB): nothing reserved")
+            warnings.append(
+                f"crashkernel={cl.crashkernel.text}: no range matches "
+                f"{total >> 20} MiB of RAM (rounded up to 128 MiB): nothing reserved"
+            )
     if not size and cl.crashkernel_high is not None:
         size, base, high = cl.crashkernel_high.size, 0, True
     if not size:
@@ -310,7 +350,9 @@ def _reserve_crashkernel(mb: Memblock, cl: KernelCmdline, carveouts: list[Carveo
             if addr:
                 mb.free(addr, size)
             log.append("crashkernel reservation failed - memory is in use.")
-            warnings.append(f"crashkernel: {size >> 20} MiB at {base:#x} is not free (memory is in use)")
+            warnings.append(
+                f"crashkernel: {size >> 20} MiB at {base:#x} is not free (memory is in use)"
+            )
             return
     if addr >= FOUR_G:
         low_size = max(SWIOTLB_DEFAULT + 8 * MiB, 256 * MiB)
@@ -320,22 +362,37 @@ def _reserve_crashkernel(mb: Memblock, cl: KernelCmdline, carveouts: list[Carveo
             low = mb.phys_alloc_range(low_size, CRASH_ALIGN, 0, CRASH_ADDR_LOW_MAX)
             if not low:
                 mb.free(addr, size)
-                log.append(f"Cannot reserve {low_size >> 20}MB crashkernel low memory, please try smaller size.")
-                warnings.append("crashkernel: no room for the low part below 4 GiB; nothing reserved")
+                log.append(
+                    f"Cannot reserve {low_size >> 20}MB crashkernel low memory, please try smaller size."
+                )
+                warnings.append(
+                    "crashkernel: no room for the low part below 4 GiB; nothing reserved"
+                )
                 return
-            log.append(f"Reserving {low_size >> 20}MB of low memory at {low >> 20}MB for crashkernel "
-                       f"(low RAM limit: {min(total, CRASH_ADDR_LOW_MAX) >> 20}MB)")
+            log.append(
+                f"Reserving {low_size >> 20}MB of low memory at {low >> 20}MB for crashkernel "
+                f"(low RAM limit: {min(total, CRASH_ADDR_LOW_MAX) >> 20}MB)"
+            )
             carveouts.append(Carveout("Crash kernel (low)", low, low_size))
             crash.append((low, low + low_size - 1, "Crash kernel"))
-    log.append(f"Reserving {size >> 20}MB of memory at {addr >> 20}MB for crashkernel "
-               f"(System RAM: {total >> 20}MB)")
-    carveouts.append(Carveout("Crash kernel", addr, size,
-                              "placement assumes the kernel image at kernel_at (KASLR may move it)"))
+    log.append(
+        f"Reserving {size >> 20}MB of memory at {addr >> 20}MB for crashkernel "
+        f"(System RAM: {total >> 20}MB)"
+    )
+    carveouts.append(
+        Carveout(
+            "Crash kernel",
+            addr,
+            size,
+            "placement assumes the kernel image at kernel_at (KASLR may move it)",
+        )
+    )
     crash.append((addr, addr + size - 1, "Crash kernel"))
 
 
-def _removed_ram(firmware: list[E820Entry], final: list[E820Entry], cl: KernelCmdline
-                 ) -> list[tuple[int, int, str]]:
+def _removed_ram(
+    firmware: list[E820Entry], final: list[E820Entry], cl: KernelCmdline
+) -> list[tuple[int, int, str]]:
     """Firmware RAM (above 1 MiB) that is no longer RAM: the window mem=/memmap= leave behind."""
     fw = [(e.addr, e.end) for e in firmware if e.type == E820Type.RAM and e.end > ISA_END]
     ram = [(e.addr, e.end) for e in final if e.type in (E820Type.RAM, E820Type.RESERVED_KERN)]
@@ -366,6 +423,10 @@ def _removed_ram(firmware: list[E820Entry], final: list[E820Entry], cl: KernelCm
 
 def _memmap_source(cl: KernelCmdline, e: E820Entry) -> str | None:
     for op in cl.early:
-        if isinstance(op, MemmapAdd) and op.type == e.type and op.start <= e.addr < op.start + op.size:
+        if (
+            isinstance(op, MemmapAdd)
+            and op.type == e.type
+            and op.start <= e.addr < op.start + op.size
+        ):
             return f"memmap={op.text}"
     return None

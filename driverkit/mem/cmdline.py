@@ -20,6 +20,7 @@ from .memparse import U64, memparse, octal_trap, parse_param_size, simple_strtou
 @dataclass(frozen=True)
 class MemLimit:
     """`mem=nn` or bare `memmap=nn`: drop RAM at and above nn."""
+
     limit: int
     param: str
 
@@ -32,6 +33,7 @@ class MemmapExact:
 @dataclass(frozen=True)
 class MemmapAdd:
     """`memmap=nn@ss` / `#` / `$` / `!` (and `%ss+type`): add a range of a type."""
+
     size: int
     start: int
     type: int
@@ -41,6 +43,7 @@ class MemmapAdd:
 @dataclass(frozen=True)
 class MemmapUpdate:
     """`memmap=nn%ss-old+new`."""
+
     size: int
     start: int
     old: int
@@ -51,6 +54,7 @@ class MemmapUpdate:
 @dataclass(frozen=True)
 class MemmapRemove:
     """`memmap=nn%ss-old` (or `%ss` alone: remove every type)."""
+
     size: int
     start: int
     old: int  # 0 = any type
@@ -70,6 +74,7 @@ class CrashRange:
 @dataclass(frozen=True)
 class CrashkernelSpec:
     """One `crashkernel=` value: a fixed size or a table of ranges, an optional base."""
+
     text: str
     size: int = 0
     ranges: tuple[CrashRange, ...] = ()
@@ -100,6 +105,7 @@ class CmaSpec:
 @dataclass
 class KernelCmdline:
     """What the memory model needs from a command line, in kernel order."""
+
     text: str = ""
     early: list[EarlyOp] = field(default_factory=list)
     crashkernel: CrashkernelSpec | None = None
@@ -152,17 +158,23 @@ class _Parser:
     # mem= ------------------------------------------------------------------------------
     def mem(self, value: str | None) -> None:
         if value is None or value == "":
-            self.problem("mem=: needs a value such as mem=248M (kernel: \"Malformed early option 'mem'\")")
+            self.problem(
+                "mem=: needs a value such as mem=248M (kernel: \"Malformed early option 'mem'\")"
+            )
             return
         if value == "nopentium":
-            self.problem("mem=nopentium: only supported on x86_32 (kernel: \"mem=nopentium ignored!\")")
+            self.problem(
+                'mem=nopentium: only supported on x86_32 (kernel: "mem=nopentium ignored!")'
+            )
             return
         self.cl.userdef = True  # parse_memopt sets it before it parses the number
         n, end = memparse(value)
         if self.strict:
             n = parse_param_size("mem", value)
         elif n == 0:
-            self.cl.warnings.append(f"mem={value}: reads as 0, kernel ignores it (\"Malformed early option 'mem'\")")
+            self.cl.warnings.append(
+                f"mem={value}: reads as 0, kernel ignores it (\"Malformed early option 'mem'\")"
+            )
             return
         elif end != len(value):
             self.cl.warnings.append(f"mem={value}: kernel reads {n:#x} and ignores {value[end:]!r}")
@@ -171,7 +183,9 @@ class _Parser:
     # memmap= ---------------------------------------------------------------------------
     def memmap(self, value: str | None) -> None:
         if value is None:
-            self.problem("memmap: needs a value (memmap=exactmap, nn@ss, nn#ss, nn$ss, nn!ss, nn%ss-a+b, nn)")
+            self.problem(
+                "memmap: needs a value (memmap=exactmap, nn@ss, nn#ss, nn$ss, nn!ss, nn%ss-a+b, nn)"
+            )
             return
         for item in value.split(","):
             self.memmap_one(item, value)
@@ -191,7 +205,9 @@ class _Parser:
         self.cl.userdef = True
         if self.strict:
             trap = octal_trap(p)
-            if trap and (pos < len(p) and p[pos] not in "@#$!%" or any(c in "89" for c in p[:pos + 1])):
+            if trap and (
+                pos < len(p) and p[pos] not in "@#$!%" or any(c in "89" for c in p[: pos + 1])
+            ):
                 raise CmdlineError(f"{name}: {trap}")
         kinds = {"@": E820Type.RAM, "#": E820Type.ACPI, "$": E820Type.RESERVED, "!": E820Type.PRAM}
         sep = p[pos] if pos < len(p) else ""
@@ -207,8 +223,10 @@ class _Parser:
                 raise CmdlineError(f"{name}: size is 0")
             self.cl.early.append(MemmapAdd(size, start, kinds[sep], p))
             if end != len(p):
-                self.problem(f"{name}: unexpected {p[end:]!r} after the start address "
-                             "(the kernel has already added the range, then returns -EINVAL)")
+                self.problem(
+                    f"{name}: unexpected {p[end:]!r} after the start address "
+                    "(the kernel has already added the range, then returns -EINVAL)"
+                )
             return
         if sep == "%":
             start, q = memparse(p, pos + 1)
@@ -240,7 +258,9 @@ class _Parser:
     # crashkernel= ----------------------------------------------------------------------
     def crashkernel(self, value: str | None) -> None:
         if not value:
-            self.problem("crashkernel=: needs a value such as 64M, 256M,high or 512M-2G:64M,2G-:128M")
+            self.problem(
+                "crashkernel=: needs a value such as 64M, 256M,high or 512M-2G:64M,2G-:128M"
+            )
             return
         suffix = ""
         v = value
@@ -276,7 +296,9 @@ class _Parser:
             else:
                 limit, fixed = base + size, True
         if p != len(value):
-            self.problem(f"cma={value}: unexpected {value[p:]!r} (syntax cma=nn[MG]@[start[MG][-end[MG]]])")
+            self.problem(
+                f"cma={value}: unexpected {value[p:]!r} (syntax cma=nn[MG]@[start[MG][-end[MG]]])"
+            )
         self.cl.cma = CmaSpec(size, base, limit, fixed)
 
 
@@ -327,16 +349,20 @@ def _parse_crash(v: str, whole: str, suffix: str) -> CrashkernelSpec:
         return CrashkernelSpec(whole, ranges=tuple(ranges), base=base)
     size, p = memparse(v)
     if p == 0:
-        raise CmdlineError(f"{name}: memory value expected (kernel: \"crashkernel: memory value expected\")")
+        raise CmdlineError(
+            f'{name}: memory value expected (kernel: "crashkernel: memory value expected")'
+        )
     base = 0
     if p < len(v) and v[p] == "@":
         base, q = memparse(v, p + 1)
         if q == p + 1 or q != len(v):
             raise CmdlineError(f"{name}: memory value expected after '@'")
     elif p != len(v):
-        raise CmdlineError(f"{name}: unrecognized char {v[p]!r} (kernel: \"crashkernel: unrecognized char\")")
+        raise CmdlineError(
+            f'{name}: unrecognized char {v[p]!r} (kernel: "crashkernel: unrecognized char")'
+        )
     trap = octal_trap(v)
-    if trap and any(c in "89" for c in v[:p + 1]):
+    if trap and any(c in "89" for c in v[: p + 1]):
         raise CmdlineError(f"{name}: {trap}")
     return CrashkernelSpec(whole, size=size, base=base)
 
@@ -375,7 +401,17 @@ def parse_cmdline(text: str, *, strict: bool = True) -> KernelCmdline:
 
 
 __all__ = [
-    "CmaSpec", "CrashRange", "CrashkernelSpec", "EarlyOp", "KernelCmdline", "MemLimit",
-    "MemmapAdd", "MemmapExact", "MemmapRemove", "MemmapUpdate", "U64", "parse_cmdline",
+    "CmaSpec",
+    "CrashRange",
+    "CrashkernelSpec",
+    "EarlyOp",
+    "KernelCmdline",
+    "MemLimit",
+    "MemmapAdd",
+    "MemmapExact",
+    "MemmapRemove",
+    "MemmapUpdate",
+    "U64",
+    "parse_cmdline",
     "split_args",
 ]

@@ -207,7 +207,9 @@ class E820Table:
         """`e820__range_add`: append; overlaps are resolved by the next sanitize()."""
         self.entries.append(E820Entry(start, size, typ))
 
-    def range_remove(self, start: int, size: int, old_type: int = 0, check_type: bool = False) -> int:
+    def range_remove(
+        self, start: int, size: int, old_type: int = 0, check_type: bool = False
+    ) -> int:
         """`e820__range_remove`: cut [start, start+size) out of (matching) entries."""
         if size > U64 - start:
             size = U64 - start
@@ -286,8 +288,11 @@ class E820Table:
         return True
 
     def ram_ranges(self) -> list[tuple[int, int]]:
-        return [(e.addr, e.end) for e in self.entries
-                if e.type in (E820Type.RAM, E820Type.RESERVED_KERN)]
+        return [
+            (e.addr, e.end)
+            for e in self.entries
+            if e.type in (E820Type.RAM, E820Type.RESERVED_KERN)
+        ]
 
     def end_of_ram_pfn(self, limit_pfn: int = 1 << 40) -> int:
         """`e820__end_ram_pfn`: highest RAM page frame (rounded down), below limit_pfn."""

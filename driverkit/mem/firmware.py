@@ -146,5 +146,6 @@ def firmware_e820(
     machine: str, memory: int, *, accel: str = "tcg", high_tables: int | None = None
 ) -> list[E820Entry]:
     """The BIOS-e820 map a QEMU 7.2 + SeaBIOS 1.16 guest kernel prints."""
-    return apply_seabios(qemu_fw_cfg_e820(machine, memory, accel=accel), machine,
-                         high_tables=high_tables)
+    return apply_seabios(
+        qemu_fw_cfg_e820(machine, memory, accel=accel), machine, high_tables=high_tables
+    )

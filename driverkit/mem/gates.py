@@ -29,6 +29,7 @@ ISA = (0xA0000, 0x100000)
 @dataclass(frozen=True)
 class WbRange:
     """A physical range the kernel maps write-back outside System RAM (PAT tracks it)."""
+
     start: int
     end: int  # inclusive
     what: str
@@ -46,10 +47,16 @@ class Probe:
     reason: str
 
     def to_json(self) -> dict:
-        return {"start": self.start, "size": self.size, "ioremap": self.ioremap,
-                "memremap": self.memremap, "request_mem_region": self.request_mem_region,
-                "devmem_mmap": self.devmem_mmap, "devmem_read": self.devmem_read,
-                "reason": self.reason}
+        return {
+            "start": self.start,
+            "size": self.size,
+            "ioremap": self.ioremap,
+            "memremap": self.memremap,
+            "request_mem_region": self.request_mem_region,
+            "devmem_mmap": self.devmem_mmap,
+            "devmem_read": self.devmem_read,
+            "reason": self.reason,
+        }
 
 
 def _rng(a: int, b: int) -> str:
@@ -57,8 +64,9 @@ def _rng(a: int, b: int) -> str:
 
 
 def _ram_nodes(root: Resource, start: int, end: int) -> list[Resource]:
-    return [r for _, r in root.walk() if r.system_ram and r.overlaps(start, end)
-            and (r.parent is root)]
+    return [
+        r for _, r in root.walk() if r.system_ram and r.overlaps(start, end) and (r.parent is root)
+    ]
 
 
 def _reserved_pages(mb: Memblock, start: int, end: int) -> bool:
@@ -78,7 +86,9 @@ def _first_in_use_page(root: Resource, mb: Memblock, start: int, end: int) -> in
         s = -(-s // PAGE) * PAGE
         pos = s
         while pos + PAGE - 1 <= e:
-            if any(a <= pos < b for a, b in mb.memory) and not any(a <= pos < b for a, b in mb.reserved):
+            if any(a <= pos < b for a, b in mb.memory) and not any(
+                a <= pos < b for a, b in mb.reserved
+            ):
                 return pos
             pos += PAGE
     return None
@@ -107,8 +117,15 @@ def _ram_coverage(root: Resource, start: int, end: int) -> str:
     return "all" if covered == end - start + 1 else "mixed"
 
 
-def _ioremap(root: Resource, mb: Memblock, wb: list[WbRange], start: int, size: int,
-             mode: str, phys_bits: int) -> tuple[bool, str]:
+def _ioremap(
+    root: Resource,
+    mb: Memblock,
+    wb: list[WbRange],
+    start: int,
+    size: int,
+    mode: str,
+    phys_bits: int,
+) -> tuple[bool, str]:
     if size <= 0 or start + size - 1 > (1 << 64) - 1:
         return False, f"size {size:#x}: ioremap refuses size 0 or wraparound"
     last = start + size - 1
@@ -116,8 +133,10 @@ def _ioremap(root: Resource, mb: Memblock, wb: list[WbRange], start: int, size: 
         return False, f"{last:#x} is beyond the CPU's {phys_bits} physical address bits"
     page = _first_in_use_page(root, mb, start, last)
     if page is not None:
-        return False, (f"ioremap on RAM at {page:#x}: the page is System RAM in use by the kernel "
-                       "(not boot-reserved)")
+        return False, (
+            f"ioremap on RAM at {page:#x}: the page is System RAM in use by the kernel "
+            "(not boot-reserved)"
+        )
     a = start & ~(PAGE - 1)
     b = -(-(last + 1) // PAGE) * PAGE - 1
     if ISA[0] <= a and b < ISA[1]:
@@ -130,14 +149,26 @@ def _ioremap(root: Resource, mb: Memblock, wb: list[WbRange], start: int, size: 
     if mode != "WB":
         for w in wb:
             if w.start <= b and a <= w.end:
-                return False, (f"PAT conflict: {_rng(w.start, w.end)} is {w.what} mapped write-back "
-                               f"(ioremap error for {a:#x}-{b + 1:#x}, requested 0x2, got 0x0)")
+                return False, (
+                    f"PAT conflict: {_rng(w.start, w.end)} is {w.what} mapped write-back "
+                    f"(ioremap error for {a:#x}-{b + 1:#x}, requested 0x2, got 0x0)"
+                )
     return True, "no RAM in use, no conflicting memtype"
 
 
-def probe(root: Resource, mb: Memblock, wb: list[WbRange], start: int, size: int, *,
-          max_pfn: int, strict_devmem: bool = True, io_strict_devmem: bool = True,
-          iomem_relaxed: bool = False, phys_bits: int = 40) -> Probe:
+def probe(
+    root: Resource,
+    mb: Memblock,
+    wb: list[WbRange],
+    start: int,
+    size: int,
+    *,
+    max_pfn: int,
+    strict_devmem: bool = True,
+    io_strict_devmem: bool = True,
+    iomem_relaxed: bool = False,
+    phys_bits: int = 40,
+) -> Probe:
     """Every gate's outcome for [start, start+size) and why, in words."""
     reasons: list[str] = []
     ok, why = _ioremap(root, mb, wb, start, size, "UC-", phys_bits)
@@ -149,7 +180,10 @@ def probe(root: Resource, mb: Memblock, wb: list[WbRange], start: int, size: int
     if size <= 0:
         memremap, mwhy = "fail", "size 0"
     elif ri == "mixed":
-        memremap, mwhy = "fail", "memremap attempted on mixed range (System RAM and other resources)"
+        memremap, mwhy = (
+            "fail",
+            "memremap attempted on mixed range (System RAM and other resources)",
+        )
     elif ri == "intersects":
         memremap, mwhy = "ok", "System RAM: returns the kernel's direct map (WB)"
     else:
@@ -182,8 +216,15 @@ def probe(root: Resource, mb: Memblock, wb: list[WbRange], start: int, size: int
     return Probe(start, size, ioremap, memremap, rmr, dm, dr, "; ".join(reasons))
 
 
-def _devmem_mmap(root: Resource, wb: list[WbRange], start: int, last: int, strict: bool,
-                 io_strict: bool, relaxed: bool) -> tuple[str, str]:
+def _devmem_mmap(
+    root: Resource,
+    wb: list[WbRange],
+    start: int,
+    last: int,
+    strict: bool,
+    io_strict: bool,
+    relaxed: bool,
+) -> tuple[str, str]:
     if not strict:
         return "ok", "CONFIG_STRICT_DEVMEM is off"
     a = start & ~(PAGE - 1)
@@ -201,11 +242,15 @@ def _devmem_mmap(root: Resource, wb: list[WbRange], start: int, last: int, stric
                 if relaxed or not r.busy:
                     continue
                 if io_strict:
-                    return "EPERM", (f"{_rng(r.start, r.end)} : {r.name} is busy and "
-                                     "CONFIG_IO_STRICT_DEVMEM=y (iomem=relaxed allows it)")
+                    return "EPERM", (
+                        f"{_rng(r.start, r.end)} : {r.name} is busy and "
+                        "CONFIG_IO_STRICT_DEVMEM=y (iomem=relaxed allows it)"
+                    )
         pos += PAGE
     for w in wb:
         if w.start <= last and start <= w.end and not (ISA[0] <= start and last < ISA[1]):
-            return "EAGAIN", (f"x86/PAT: devmem expected uncached-minus for {_rng(max(w.start, a), w.end)},"
-                              f" got write-back ({w.what})")
+            return "EAGAIN", (
+                f"x86/PAT: devmem expected uncached-minus for {_rng(max(w.start, a), w.end)},"
+                f" got write-back ({w.what})"
+            )
     return "ok", "allowed"

@@ -52,8 +52,9 @@ class KernelConfig:
         return cls(dict(DEBIAN_6_1_CLOUD_AMD64), DEBIAN_6_1_VERSION)
 
     @classmethod
-    def load(cls, source: "str | os.PathLike[str] | Mapping[str, object] | KernelConfig | None"
-             ) -> "KernelConfig":
+    def load(
+        cls, source: "str | os.PathLike[str] | Mapping[str, object] | KernelConfig | None"
+    ) -> "KernelConfig":
         """From a path to a config file, a dict ({"CMA": True} or {"CONFIG_CMA": "y"}), or None."""
         if source is None:
             return cls.debian_cloud()
@@ -119,7 +120,9 @@ class KernelConfig:
         try:
             return int(v, 0)
         except ValueError:
-            raise MemModelError(f"CONFIG_{name.removeprefix('CONFIG_')}={v!r} is not a number") from None
+            raise MemModelError(
+                f"CONFIG_{name.removeprefix('CONFIG_')}={v!r} is not a number"
+            ) from None
 
 
 def _as_version(v: object) -> tuple[int, int, int]:

@@ -40,6 +40,7 @@ def _sub(ranges: list[tuple[int, int]], start: int, end: int) -> list[tuple[int,
 @dataclass
 class Allocation:
     """One memblock allocation or reservation, for the carve-out list and the log."""
+
     name: str
     start: int
     size: int
@@ -109,8 +110,15 @@ class Memblock:
                 return cand
         return None
 
-    def phys_alloc_range(self, size: int, align: int, start: int = 0, end: int = 0,
-                         name: str = "", bottom_up: bool = False) -> int:
+    def phys_alloc_range(
+        self,
+        size: int,
+        align: int,
+        start: int = 0,
+        end: int = 0,
+        name: str = "",
+        bottom_up: bool = False,
+    ) -> int:
         """`memblock_phys_alloc_range`: reserve and return the address, or 0 on failure."""
         find = self.find_bottom_up if bottom_up else self.find_top_down
         addr = find(size, align, start, end)

@@ -72,25 +72,33 @@ def octal_trap(text: str, pos: int = 0) -> str | None:
         f"{text[pos:j]!r} starts with 0, so the kernel's memparse reads it as octal: "
         f"{text[pos:end]!r} = {value} bytes"
         + (f" and stops at {text[end:]!r}" if end < len(text) else "")
-        + f"; write {text[pos:j].lstrip('0') or '0'}{text[j:j + 1] if j < len(text) else ''}"
+        + f"; write {text[pos:j].lstrip('0') or '0'}{text[j : j + 1] if j < len(text) else ''}"
         " or use 0x for hex"
     )
 
 
-def parse_param_size(param: str, value: str, *, what: str = "size", allow_zero: bool = False) -> int:
+def parse_param_size(
+    param: str, value: str, *, what: str = "size", allow_zero: bool = False
+) -> int:
     """Strictly parse a whole memparse() value for `param`; CmdlineError names the parameter."""
     if value == "":
-        raise CmdlineError(f"{param}=: empty {what}, expected a number like 248M, 250000K or 0xF800000")
+        raise CmdlineError(
+            f"{param}=: empty {what}, expected a number like 248M, 250000K or 0xF800000"
+        )
     trap = octal_trap(value)
     n, end = memparse(value)
     if trap is not None and (end != len(value) or any(c in "89" for c in value)):
         raise CmdlineError(f"{param}={value}: {trap}")
     if end == 0:
-        raise CmdlineError(f"{param}={value}: {what} {value!r} is not a number "
-                           "(decimal, 0x hex or 0-prefixed octal, optional K/M/G/T/P/E)")
+        raise CmdlineError(
+            f"{param}={value}: {what} {value!r} is not a number "
+            "(decimal, 0x hex or 0-prefixed octal, optional K/M/G/T/P/E)"
+        )
     if end != len(value):
-        raise CmdlineError(f"{param}={value}: unexpected {value[end:]!r} after {what} "
-                           f"{value[:end]!r} (= {n:#x} bytes); the suffix must be one of K M G T P E")
+        raise CmdlineError(
+            f"{param}={value}: unexpected {value[end:]!r} after {what} "
+            f"{value[:end]!r} (= {n:#x} bytes); the suffix must be one of K M G T P E"
+        )
     if n == 0 and not allow_zero:
         raise CmdlineError(f"{param}={value}: {what} is 0")
     return n

@@ -26,12 +26,15 @@ from .tree import build_iomem, diff_iomem
 E820Input = bytes | str | Sequence[E820Entry] | Sequence[tuple[int, int, int]]
 
 
-def _firmware_map(machine: str, memory: int, e820: E820Input | None, accel: str = "tcg"
-                  ) -> tuple[list[E820Entry], str]:
+def _firmware_map(
+    machine: str, memory: int, e820: E820Input | None, accel: str = "tcg"
+) -> tuple[list[E820Entry], str]:
     if e820 is None:
         return firmware_e820(machine, memory, accel=accel), "predicted (QEMU 7.2 + SeaBIOS 1.16)"
     if isinstance(e820, (bytes, bytearray, memoryview)):
-        return apply_seabios(parse_fw_cfg_e820(bytes(e820)), machine), "fw_cfg etc/e820 + SeaBIOS edits"
+        return apply_seabios(
+            parse_fw_cfg_e820(bytes(e820)), machine
+        ), "fw_cfg etc/e820 + SeaBIOS edits"
     if isinstance(e820, str):
         entries = parse_e820_log(e820)
         if not entries:
@@ -57,7 +60,9 @@ def _wb_ranges(firmware: list[E820Entry]) -> list[WbRange]:
         if e.type == E820Type.RESERVED and e.addr in ram_ends and e.size <= 16 << 20:
             out.append(WbRange(e.addr, e.last, "ACPI tables"))
         elif e.type in (E820Type.ACPI, E820Type.NVS):
-            out.append(WbRange(e.addr, e.last, "ACPI tables" if e.type == E820Type.ACPI else "ACPI NVS"))
+            out.append(
+                WbRange(e.addr, e.last, "ACPI tables" if e.type == E820Type.ACPI else "ACPI NVS")
+            )
     return out
 
 
@@ -88,7 +93,9 @@ class MemPlan:
         """/proc/iomem as the guest kernel prints it (as root)."""
         return render(self.iomem)
 
-    def diff_iomem(self, real_text: str, *, kernel: bool = False, devices: bool = False) -> list[str]:
+    def diff_iomem(
+        self, real_text: str, *, kernel: bool = False, devices: bool = False
+    ) -> list[str]:
         """Unified diff against a real guest's /proc/iomem (PCI BARs and Kernel * skipped)."""
         return diff_iomem(self.iomem_text(), real_text, kernel=kernel, devices=devices)
 
@@ -102,8 +109,11 @@ class MemPlan:
         out += st.log
         out.append("Zone ranges:")
         for z in st.zones:
-            out.append(f"  {z.name:<8} empty" if z.empty else
-                       f"  {z.name:<8} [mem {z.start:#018x}-{z.end - 1:#018x}]")
+            out.append(
+                f"  {z.name:<8} empty"
+                if z.empty
+                else f"  {z.name:<8} [mem {z.start:#018x}-{z.end - 1:#018x}]"
+            )
         out.append(f"Memory: ?K/{st.memory_total_kb}K available")
         out += self.ram_buffer_log
         return out
@@ -119,16 +129,23 @@ class MemPlan:
 
     def to_text(self) -> str:
         st = self.state
-        L = [f"memplan: {self.machine} {format_size(self.memory)}, cmdline {self.cmdline.text!r} "
-             f"(Linux {'.'.join(map(str, self.kconfig.version[:2]))}; firmware map "
-             f"{self.firmware_source})", ""]
+        L = [
+            f"memplan: {self.machine} {format_size(self.memory)}, cmdline {self.cmdline.text!r} "
+            f"(Linux {'.'.join(map(str, self.kconfig.version[:2]))}; firmware map "
+            f"{self.firmware_source})",
+            "",
+        ]
         L.append("Firmware map (BIOS-e820):")
-        L += [f"  {e.addr:#018x}-{e.last:#018x}  {_tname(e.type):<22} {_sz(e.size):>8}"
-              for e in st.firmware]
+        L += [
+            f"  {e.addr:#018x}-{e.last:#018x}  {_tname(e.type):<22} {_sz(e.size):>8}"
+            for e in st.firmware
+        ]
         if st.user_map is not None:
             L += ["", "Kernel map after mem=/memmap= (user:):"]
-            L += [f"  {e.addr:#018x}-{e.last:#018x}  {_tname(e.type):<22} {_sz(e.size):>8}"
-                  for e in st.user_map]
+            L += [
+                f"  {e.addr:#018x}-{e.last:#018x}  {_tname(e.type):<22} {_sz(e.size):>8}"
+                for e in st.user_map
+            ]
         L += ["", "Zones:"]
         for z in st.zones:
             span = "empty" if z.empty else f"{z.start:#x}-{z.end - 1:#x}"
@@ -138,8 +155,10 @@ class MemPlan:
         if not st.carveouts:
             L.append("  (none)")
         for c in st.carveouts:
-            L.append(f"  {c.name:<28} {c.start:#012x}-{c.start + c.size - 1:#012x} {_sz(c.size):>8}"
-                     + (f"  {c.note}" if c.note else ""))
+            L.append(
+                f"  {c.name:<28} {c.start:#012x}-{c.start + c.size - 1:#012x} {_sz(c.size):>8}"
+                + (f"  {c.note}" if c.note else "")
+            )
         L += ["", "Limits:"]
         for k, v in self.limits.items():
             if isinstance(v, list):
@@ -152,9 +171,11 @@ class MemPlan:
         if self.probes:
             L += ["", "Probes:"]
             for p in self.probes:
-                L.append(f"  {p.start:#x}+{p.size:#x}: ioremap {p.ioremap}, memremap {p.memremap}, "
-                         f"request_mem_region {p.request_mem_region}, /dev/mem mmap {p.devmem_mmap}, "
-                         f"read {p.devmem_read}")
+                L.append(
+                    f"  {p.start:#x}+{p.size:#x}: ioremap {p.ioremap}, memremap {p.memremap}, "
+                    f"request_mem_region {p.request_mem_region}, /dev/mem mmap {p.devmem_mmap}, "
+                    f"read {p.devmem_read}"
+                )
                 for part in p.reason.split("; "):
                     L.append(f"      {part}")
         if self.warnings:
@@ -163,11 +184,13 @@ class MemPlan:
 
     def to_svg(self) -> str:
         from .svg import render_svg
+
         return render_svg(self)
 
 
 def _tname(t: int) -> str:
     from .e820 import type_log_name
+
     return type_log_name(t)
 
 
@@ -231,9 +254,17 @@ def plan(
     wb = _wb_ranges(fw)
     lim = compute_limits(st, kc)
     results = [
-        probe(root, st.memblock, wb, s, n, max_pfn=st.max_pfn,
-              strict_devmem=kc.enabled("STRICT_DEVMEM"),
-              io_strict_devmem=kc.enabled("IO_STRICT_DEVMEM"), iomem_relaxed=cl.iomem_relaxed)
+        probe(
+            root,
+            st.memblock,
+            wb,
+            s,
+            n,
+            max_pfn=st.max_pfn,
+            strict_devmem=kc.enabled("STRICT_DEVMEM"),
+            io_strict_devmem=kc.enabled("IO_STRICT_DEVMEM"),
+            iomem_relaxed=cl.iomem_relaxed,
+        )
         for s, n in _parse_probes(probes)
     ]
     return MemPlan(m, mem, cl, kc, source, st, root, lim, results, wb, rb_log)

@@ -38,16 +38,23 @@ class PoolStats:
         return 0.0 if self.free == 0 else 1.0 - self.largest_free / self.free
 
     def as_dict(self) -> dict:
-        return {"total": self.total, "used": self.used, "free": self.free,
-                "largest_free": self.largest_free, "free_blocks": self.free_blocks,
-                "allocations": self.allocations, "fragmentation": round(self.fragmentation, 4)}
+        return {
+            "total": self.total,
+            "used": self.used,
+            "free": self.free,
+            "largest_free": self.largest_free,
+            "free_blocks": self.free_blocks,
+            "allocations": self.allocations,
+            "fragmentation": round(self.fragmentation, 4),
+        }
 
 
 class GenPool:
     """Manage [start, start+size) (plus chunks added later) with first-fit, aligned allocs."""
 
-    def __init__(self, start: int, size: int, min_alloc_order: int = 0, *, name: str = "genpool"
-                 ) -> None:
+    def __init__(
+        self, start: int, size: int, min_alloc_order: int = 0, *, name: str = "genpool"
+    ) -> None:
         if not isinstance(min_alloc_order, int) or not 0 <= min_alloc_order < 48:
             raise PoolError(f"{name}: min_alloc_order {min_alloc_order!r} must be 0..47")
         self.name = name
@@ -62,15 +69,21 @@ class GenPool:
     def add(self, start: int, size: int) -> None:
         """gen_pool_add: give the pool another range (must not overlap what it has)."""
         if start < 0 or size <= 0:
-            raise PoolError(f"{self.name}: chunk {start:#x}+{size:#x}: start must be >= 0, size > 0")
+            raise PoolError(
+                f"{self.name}: chunk {start:#x}+{size:#x}: start must be >= 0, size > 0"
+            )
         if start % self.granule or size % self.granule:
-            raise PoolError(f"{self.name}: chunk {start:#x}+{size:#x} is not a multiple of the "
-                            f"{self.granule:#x}-byte granule (min_alloc_order {self.min_alloc_order})")
+            raise PoolError(
+                f"{self.name}: chunk {start:#x}+{size:#x} is not a multiple of the "
+                f"{self.granule:#x}-byte granule (min_alloc_order {self.min_alloc_order})"
+            )
         end = start + size
         for s, e in self._chunks:
             if s < end and start < e:
-                raise PoolError(f"{self.name}: chunk {start:#x}-{end - 1:#x} overlaps "
-                                f"{s:#x}-{e - 1:#x} already in the pool")
+                raise PoolError(
+                    f"{self.name}: chunk {start:#x}-{end - 1:#x} overlaps "
+                    f"{s:#x}-{e - 1:#x} already in the pool"
+                )
         self._chunks.append((start, end))
         self._chunks.sort()
         self._insert_free(start, end)
@@ -120,16 +133,24 @@ class GenPool:
         if al is None:
             inside = any(s <= addr < e for s, e in self._chunks)
             if not inside:
-                raise PoolError(f"{self.name}: free of {addr:#x}: not in this pool "
-                                f"({', '.join(f'{s:#x}-{e - 1:#x}' for s, e in self._chunks)})")
+                raise PoolError(
+                    f"{self.name}: free of {addr:#x}: not in this pool "
+                    f"({', '.join(f'{s:#x}-{e - 1:#x}' for s, e in self._chunks)})"
+                )
             if any(s <= addr < e for s, e in self._free):
                 raise PoolError(f"{self.name}: free of {addr:#x}: already free (double free?)")
-            owner = next((x for x in self._allocs.values() if x.addr <= addr < x.addr + x.size), None)
+            owner = next(
+                (x for x in self._allocs.values() if x.addr <= addr < x.addr + x.size), None
+            )
             where = f" inside the allocation at {owner.addr:#x}+{owner.size:#x}" if owner else ""
-            raise PoolError(f"{self.name}: free of {addr:#x}: not the start of an allocation{where}")
+            raise PoolError(
+                f"{self.name}: free of {addr:#x}: not the start of an allocation{where}"
+            )
         if size is not None and -(-size // self.granule) * self.granule != al.size:
-            raise PoolError(f"{self.name}: free of {addr:#x} with size {size:#x}, "
-                            f"but it was allocated with {al.requested:#x}")
+            raise PoolError(
+                f"{self.name}: free of {addr:#x} with size {size:#x}, "
+                f"but it was allocated with {al.requested:#x}"
+            )
         del self._allocs[addr]
         self._insert_free(addr, addr + al.size)
 

@@ -50,8 +50,12 @@ class Resource:
             yield from c.walk(depth + 1)
 
     def to_json(self) -> dict:
-        return {"start": self.start, "end": self.end, "name": self.name,
-                "children": [c.to_json() for c in self.children]}
+        return {
+            "start": self.start,
+            "end": self.end,
+            "name": self.name,
+            "children": [c.to_json() for c in self.children],
+        }
 
     def __repr__(self) -> str:
         return f"<Resource {self.start:x}-{self.end:x} {self.name!r}{' busy' if self.busy else ''}>"
@@ -128,15 +132,18 @@ def reserve_region_with_split(root: Resource, start: int, end: int, name: str) -
                 old_end = res.end
                 res.end = conflict.start - 1
                 if conflict.end < old_end:
-                    pending.insert(0, Resource(conflict.end + 1, old_end, name,
-                                               IORESOURCE_MEM | IORESOURCE_BUSY))
+                    pending.insert(
+                        0,
+                        Resource(conflict.end + 1, old_end, name, IORESOURCE_MEM | IORESOURCE_BUSY),
+                    )
             else:
                 res.start = conflict.end + 1
     return made
 
 
-def request_region(root: Resource, start: int, size: int, name: str,
-                   exclusive: bool = False) -> Resource:
+def request_region(
+    root: Resource, start: int, size: int, name: str, exclusive: bool = False
+) -> Resource:
     """`__request_region`: a busy node under the deepest non-busy container, else ResourceBusy."""
     if size <= 0:
         raise ResourceBusy(f"request_mem_region({start:#x}, {size:#x}): size must be > 0")
@@ -151,8 +158,11 @@ def request_region(root: Resource, start: int, size: int, name: str,
             parent = conflict
             continue
         if conflict is parent:
-            why = (f"it straddles {conflict.start:#010x}-{conflict.end:#010x} : {conflict.name}"
-                   if parent is not root else "it is outside the address space")
+            why = (
+                f"it straddles {conflict.start:#010x}-{conflict.end:#010x} : {conflict.name}"
+                if parent is not root
+                else "it is outside the address space"
+            )
         else:
             why = f"{conflict.start:#010x}-{conflict.end:#010x} : {conflict.name} is busy"
         raise ResourceBusy(f"request_mem_region({start:#x}, {size:#x}) -EBUSY: {why}")

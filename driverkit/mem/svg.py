@@ -65,32 +65,46 @@ def render_svg(p: "MemPlan") -> str:
                 return by + bh * (addr - s) / (e - s + 1)
         return placed[-1][3] + placed[-1][4]
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{X_CO + W_CO + 260}" '
-           f'height="{int(total_h)}" font-family="monospace" font-size="11">',
-           f'<text x="10" y="20" font-size="14">{escape(p.machine)} {_human(p.memory)} '
-           f'cmdline: {escape(p.cmdline.text or "(empty)")}</text>',
-           f'<text x="10" y="38" fill="#555">broken log scale: band height ~ log2(size); '
-           f'Memory: .../{p.memory_total_kb}K</text>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{X_CO + W_CO + 260}" '
+        f'height="{int(total_h)}" font-family="monospace" font-size="11">',
+        f'<text x="10" y="20" font-size="14">{escape(p.machine)} {_human(p.memory)} '
+        f"cmdline: {escape(p.cmdline.text or '(empty)')}</text>",
+        f'<text x="10" y="38" fill="#555">broken log scale: band height ~ log2(size); '
+        f"Memory: .../{p.memory_total_kb}K</text>",
+    ]
     for s, e, name, by, bh in placed:
         color = COLORS.get(name, "#ffffff" if not name else "#e0d0f0")
-        out.append(f'<rect x="{X_MAP}" y="{by:.1f}" width="{W_MAP}" height="{bh:.1f}" '
-                   f'fill="{color}" stroke="#333" stroke-width="0.5"/>')
+        out.append(
+            f'<rect x="{X_MAP}" y="{by:.1f}" width="{W_MAP}" height="{bh:.1f}" '
+            f'fill="{color}" stroke="#333" stroke-width="0.5"/>'
+        )
         out.append(f'<text x="{X_MAP - 6}" y="{by + 11:.1f}" text-anchor="end">{s:#x}</text>')
         label = escape(name or "(no resource)")
-        out.append(f'<text x="{X_MAP + 6}" y="{by + min(bh / 2 + 4, bh - 3):.1f}">'
-                   f'{label} ({_human(e - s + 1)})</text>')
+        out.append(
+            f'<text x="{X_MAP + 6}" y="{by + min(bh / 2 + 4, bh - 3):.1f}">'
+            f"{label} ({_human(e - s + 1)})</text>"
+        )
     for c in p.state.carveouts:
         y0, y1 = y_of(c.start), y_of(c.start + c.size)
-        out.append(f'<rect x="{X_CO}" y="{y0:.1f}" width="{W_CO}" height="{max(y1 - y0, 3):.1f}" '
-                   f'fill="#ff6b6b" fill-opacity="0.5" stroke="#c00"/>')
-        out.append(f'<text x="{X_CO + W_CO + 6}" y="{y0 + 11:.1f}" fill="#900">'
-                   f'{escape(c.name)} {c.start:#x} +{_human(c.size)}</text>')
+        out.append(
+            f'<rect x="{X_CO}" y="{y0:.1f}" width="{W_CO}" height="{max(y1 - y0, 3):.1f}" '
+            f'fill="#ff6b6b" fill-opacity="0.5" stroke="#c00"/>'
+        )
+        out.append(
+            f'<text x="{X_CO + W_CO + 6}" y="{y0 + 11:.1f}" fill="#900">'
+            f"{escape(c.name)} {c.start:#x} +{_human(c.size)}</text>"
+        )
     for pr in p.probes:
         y0, y1 = y_of(pr.start), y_of(pr.start + pr.size)
         col = "#2a2" if pr.ioremap == "ok" else "#c22"
-        out.append(f'<rect x="{X_MAP + W_MAP - 30}" y="{y0:.1f}" width="24" '
-                   f'height="{max(y1 - y0, 3):.1f}" fill="none" stroke="{col}" stroke-width="2"/>')
-        out.append(f'<text x="{X_MAP + W_MAP - 34}" y="{y0 + 11:.1f}" text-anchor="end" fill="{col}">'
-                   f'probe ioremap {pr.ioremap}</text>')
+        out.append(
+            f'<rect x="{X_MAP + W_MAP - 30}" y="{y0:.1f}" width="24" '
+            f'height="{max(y1 - y0, 3):.1f}" fill="none" stroke="{col}" stroke-width="2"/>'
+        )
+        out.append(
+            f'<text x="{X_MAP + W_MAP - 34}" y="{y0 + 11:.1f}" text-anchor="end" fill="{col}">'
+            f"probe ioremap {pr.ioremap}</text>"
+        )
     out.append("</svg>")
     return "\n".join(out) + "\n"

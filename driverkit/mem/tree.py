@@ -15,8 +15,15 @@ from .boot import KERNEL_LAYOUT, BootState
 from .e820 import E820Type, type_iomem_name
 from .platform import PlatformRes
 from .resource import (
-    IORESOURCE_BUSY, IORESOURCE_MEM, IORESOURCE_SYSTEM_RAM, Resource, insert_resource,
-    insert_resource_expand_to_fit, new_root, request_region, reserve_region_with_split,
+    IORESOURCE_BUSY,
+    IORESOURCE_MEM,
+    IORESOURCE_SYSTEM_RAM,
+    Resource,
+    insert_resource,
+    insert_resource_expand_to_fit,
+    new_root,
+    request_region,
+    reserve_region_with_split,
 )
 
 _LATE_TYPES = (E820Type.RESERVED, E820Type.SOFT_RESERVED, E820Type.PRAM, E820Type.PMEM)
@@ -45,18 +52,30 @@ def _add_platform(root: Resource, items: list[PlatformRes], phase: str) -> None:
             insert_resource(root, Resource(p.start, p.end, p.name, p.flags))
 
 
-def build_iomem(state: BootState, platform: list[PlatformRes], *, kernel_nodes: bool = True
-                ) -> tuple[Resource, list[str]]:
+def build_iomem(
+    state: BootState, platform: list[PlatformRes], *, kernel_nodes: bool = True
+) -> tuple[Resource, list[str]]:
     """The resource tree and the `e820: reserve RAM buffer` log lines."""
     root = new_root()
     log: list[str] = []
     _add_platform(root, platform, "pre")
     if kernel_nodes:
-        names = {"code": "Kernel code", "rodata": "Kernel rodata", "data": "Kernel data",
-                 "bss": "Kernel bss"}
+        names = {
+            "code": "Kernel code",
+            "rodata": "Kernel rodata",
+            "data": "Kernel data",
+            "bss": "Kernel bss",
+        }
         for key, (a, b) in KERNEL_LAYOUT.items():
-            insert_resource(root, Resource(state.kernel_at + a, state.kernel_at + b, names[key],
-                                           IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY))
+            insert_resource(
+                root,
+                Resource(
+                    state.kernel_at + a,
+                    state.kernel_at + b,
+                    names[key],
+                    IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY,
+                ),
+            )
     for s, e, name in state.crash_resources:
         insert_resource(root, Resource(s, e, name, IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY))
     late: list[Resource] = []
@@ -130,7 +149,9 @@ def comparable_lines(text: str, *, kernel: bool = False, devices: bool = False) 
     return out
 
 
-def diff_iomem(predicted: str, real: str, *, kernel: bool = False, devices: bool = False) -> list[str]:
+def diff_iomem(
+    predicted: str, real: str, *, kernel: bool = False, devices: bool = False
+) -> list[str]:
     """Unified diff of predicted vs real /proc/iomem, over the lines the model covers."""
     import difflib
 

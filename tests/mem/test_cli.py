@@ -12,8 +12,20 @@ from driverkit.mem.firmware import qemu_fw_cfg_e820
 
 
 def test_json_contract(capsys):
-    rc = main(["memplan", "--machine", "pc", "--memory", "256M", "--cmdline", "mem=248M",
-               "--probe", "0xF800000:8M", "--json"])
+    rc = main(
+        [
+            "memplan",
+            "--machine",
+            "pc",
+            "--memory",
+            "256M",
+            "--cmdline",
+            "mem=248M",
+            "--probe",
+            "0xF800000:8M",
+            "--json",
+        ]
+    )
     assert rc == 0
     obj = json.loads(capsys.readouterr().out)
     assert set(obj) == {"iomem", "memory_total_kb", "carveouts", "limits", "probes"}
@@ -24,20 +36,41 @@ def test_json_contract(capsys):
     assert obj["carveouts"] == [{"name": "mem=248M window", "start": 0xF800000, "size": 0x7E0000}]
     assert {"gfp_max_order", "kmalloc_max", "dma_coherent_max"} <= set(obj["limits"])
     pr = obj["probes"][0]
-    assert (pr["start"], pr["size"], pr["ioremap"], pr["memremap"]) == (0xF800000, 8 << 20, "fail", "ok")
+    assert (pr["start"], pr["size"], pr["ioremap"], pr["memremap"]) == (
+        0xF800000,
+        8 << 20,
+        "fail",
+        "ok",
+    )
     assert "PAT conflict" in pr["reason"]
 
 
 def test_text_svg_and_iomem(tmp_path, capsys):
     svg = tmp_path / "map.svg"
-    assert main(["memplan", "--machine", "q35", "--memory", "5G", "--cmdline", "crashkernel=256M",
-                 "--svg", str(svg)]) == 0
+    assert (
+        main(
+            [
+                "memplan",
+                "--machine",
+                "q35",
+                "--memory",
+                "5G",
+                "--cmdline",
+                "crashkernel=256M",
+                "--svg",
+                str(svg),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "Crash kernel" in out and "swiotlb" in out and "Memory: .../5242356K" in out
     root = ET.fromstring(svg.read_text())
     assert root.tag.endswith("svg") and "Crash kernel" in svg.read_text()
     assert main(["memplan", "--machine", "pc", "--iomem"]) == 0
-    assert capsys.readouterr().out.startswith("00000000-00000fff : Reserved\n00001000-0009fbff : System RAM\n")
+    assert capsys.readouterr().out.startswith(
+        "00000000-00000fff : Reserved\n00001000-0009fbff : System RAM\n"
+    )
 
 
 def test_real_map_from_fw_cfg_bytes(tmp_path, capsys):
@@ -58,7 +91,11 @@ def test_errors_exit_2_and_name_the_parameter(capsys):
 
 def test_console_script():
     exe = Path(sys.executable).with_name("driverkit")
-    r = subprocess.run([str(exe), "memplan", "--machine", "pc", "--json"],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [str(exe), "memplan", "--machine", "pc", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["memory_total_kb"] == 261624

@@ -7,7 +7,13 @@ from hypothesis import given, strategies as st
 
 from driverkit.errors import MemModelError
 from driverkit.mem.e820 import (
-    E820Entry, E820Table, E820Type, encode_fw_cfg_e820, parse_e820_log, parse_fw_cfg_e820, sanitize,
+    E820Entry,
+    E820Table,
+    E820Type,
+    encode_fw_cfg_e820,
+    parse_e820_log,
+    parse_fw_cfg_e820,
+    sanitize,
 )
 from driverkit.mem.firmware import apply_seabios, qemu_fw_cfg_e820
 
@@ -20,20 +26,31 @@ def E(a, b, t):  # inclusive end, like the kernel prints
 
 
 def test_highest_type_wins_and_neighbours_merge():
-    out = sanitize([E(0, 0xFFFFFFF, RAM), E(0xF800000, 0xFFFFFFF, RES), E(0xFFE0000, 0xFFFFFFF, RES)])
+    out = sanitize(
+        [E(0, 0xFFFFFFF, RAM), E(0xF800000, 0xFFFFFFF, RES), E(0xFFE0000, 0xFFFFFFF, RES)]
+    )
     assert out == [E(0, 0xF7FFFFF, RAM), E(0xF800000, 0xFFFFFFF, RES)]
     # RAM cannot override reserved
-    assert sanitize([E(0, 0xFFF, RES), E(0, 0x1FFF, RAM)]) == [E(0, 0xFFF, RES), E(0x1000, 0x1FFF, RAM)]
+    assert sanitize([E(0, 0xFFF, RES), E(0, 0x1FFF, RAM)]) == [
+        E(0, 0xFFF, RES),
+        E(0x1000, 0x1FFF, RAM),
+    ]
 
 
 def test_pram_never_merges():
     # measured: memmap=8M!248M on pc 256M left two separate persistent entries
-    out = sanitize([E(0x100000, 0xFFDFFFF, RAM), E(0xFFE0000, 0xFFFFFFF, RES),
-                    E(0xF800000, 0xFFFFFFF, PRAM)])
-    assert out == [E(0x100000, 0xF7FFFFF, RAM), E(0xF800000, 0xFFDFFFF, PRAM),
-                   E(0xFFE0000, 0xFFFFFFF, PRAM)]
-    assert sanitize([E(0, 0xFFF, PRAM), E(0x1000, 0x1FFF, PRAM)]) == [E(0, 0xFFF, PRAM),
-                                                                      E(0x1000, 0x1FFF, PRAM)]
+    out = sanitize(
+        [E(0x100000, 0xFFDFFFF, RAM), E(0xFFE0000, 0xFFFFFFF, RES), E(0xF800000, 0xFFFFFFF, PRAM)]
+    )
+    assert out == [
+        E(0x100000, 0xF7FFFFF, RAM),
+        E(0xF800000, 0xFFDFFFF, PRAM),
+        E(0xFFE0000, 0xFFFFFFF, PRAM),
+    ]
+    assert sanitize([E(0, 0xFFF, PRAM), E(0x1000, 0x1FFF, PRAM)]) == [
+        E(0, 0xFFF, PRAM),
+        E(0x1000, 0x1FFF, PRAM),
+    ]
 
 
 def test_sanitize_refuses_what_the_kernel_refuses():
@@ -53,12 +70,19 @@ def test_range_update_retypes_middle():
     t = E820Table([E(0, 0xFFFF, RAM), E(0x10000, 0x1FFFF, RES)])
     t.range_update(0x4000, 0x1000, RAM, RES)
     t.sanitize()
-    assert t.entries == [E(0, 0x3FFF, RAM), E(0x4000, 0x4FFF, RES), E(0x5000, 0xFFFF, RAM),
-                         E(0x10000, 0x1FFFF, RES)]
+    assert t.entries == [
+        E(0, 0x3FFF, RAM),
+        E(0x4000, 0x4FFF, RES),
+        E(0x5000, 0xFFFF, RAM),
+        E(0x10000, 0x1FFFF, RES),
+    ]
 
 
-entries = st.lists(st.tuples(st.integers(0, 64), st.integers(1, 16), st.sampled_from([1, 2, 3, 4, 12])),
-                   min_size=2, max_size=8)
+entries = st.lists(
+    st.tuples(st.integers(0, 64), st.integers(1, 16), st.sampled_from([1, 2, 3, 4, 12])),
+    min_size=2,
+    max_size=8,
+)
 
 
 @given(entries)
@@ -81,8 +105,12 @@ def test_sanitize_properties(raw):
     assert sanitize(out) == out or len(out) < 2
 
 
-@given(st.lists(st.tuples(st.integers(0, (1 << 52)), st.integers(1, 1 << 40), st.integers(1, 20)),
-                max_size=10))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, (1 << 52)), st.integers(1, 1 << 40), st.integers(1, 20)),
+        max_size=10,
+    )
+)
 def test_fw_cfg_roundtrip(raw):
     es = [E820Entry(a, n, t) for a, n, t in raw]
     assert parse_fw_cfg_e820(encode_fw_cfg_e820(es)) == es
@@ -90,7 +118,10 @@ def test_fw_cfg_roundtrip(raw):
 
 def test_fw_cfg_bytes_layout_and_errors():
     data = struct.pack("<QQI", 0, 0x10000000, 1) + struct.pack("<QQI", 0xFD00000000, 0x300000000, 2)
-    assert parse_fw_cfg_e820(data) == [E820Entry(0, 0x10000000, 1), E820Entry(0xFD00000000, 0x300000000, 2)]
+    assert parse_fw_cfg_e820(data) == [
+        E820Entry(0, 0x10000000, 1),
+        E820Entry(0xFD00000000, 0x300000000, 2),
+    ]
     with pytest.raises(MemModelError, match="21 bytes is not a whole number of 20-byte entries"):
         parse_fw_cfg_e820(data[:21])
 
@@ -113,7 +144,9 @@ def test_seabios_edits_from_fw_cfg():
 
 
 def test_parse_e820_log():
-    text = "[ 0.0] BIOS-e820: [mem 0x0000000000100000-0x000000000ffdffff] usable\n" \
-           "user: [mem 0x000000000f800000-0x000000000fdfffff] persistent (type 12)\n"
+    text = (
+        "[ 0.0] BIOS-e820: [mem 0x0000000000100000-0x000000000ffdffff] usable\n"
+        "user: [mem 0x000000000f800000-0x000000000fdfffff] persistent (type 12)\n"
+    )
     assert parse_e820_log(text) == [E(0x100000, 0xFFDFFFF, RAM)]
     assert parse_e820_log(text, "user") == [E(0xF800000, 0xFDFFFFF, PRAM)]

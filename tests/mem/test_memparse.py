@@ -9,21 +9,24 @@ from driverkit.mem.memparse import U64, memparse, octal_trap, parse_param_size, 
 SHIFTS = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
 
 
-@pytest.mark.parametrize("text,value,end", [
-    ("248M", 248 << 20, 4),
-    ("250000K", 250000 << 10, 7),
-    ("0xF800000", 0xF800000, 9),
-    ("0xf800000m", 0xF800000 << 20, 10),
-    ("1g", 1 << 30, 2),
-    ("2E", 2 << 60, 2),
-    ("0248M", 0o24, 3),          # the octal trap: stops at "8"
-    ("010M", 8 << 20, 4),        # legal octal
-    ("0x", 0, 1),                # "0x" without a hex digit: octal 0, stops at x
-    ("12B", 12, 2),              # no B suffix
-    ("-1", 0, 0),
-    ("", 0, 0),
-    ("16E", 0, 3),               # wraps at 64 bits
-])
+@pytest.mark.parametrize(
+    "text,value,end",
+    [
+        ("248M", 248 << 20, 4),
+        ("250000K", 250000 << 10, 7),
+        ("0xF800000", 0xF800000, 9),
+        ("0xf800000m", 0xF800000 << 20, 10),
+        ("1g", 1 << 30, 2),
+        ("2E", 2 << 60, 2),
+        ("0248M", 0o24, 3),  # the octal trap: stops at "8"
+        ("010M", 8 << 20, 4),  # legal octal
+        ("0x", 0, 1),  # "0x" without a hex digit: octal 0, stops at x
+        ("12B", 12, 2),  # no B suffix
+        ("-1", 0, 0),
+        ("", 0, 0),
+        ("16E", 0, 3),  # wraps at 64 bits
+    ],
+)
 def test_memparse_examples(text, value, end):
     assert memparse(text) == (value, end)
 

@@ -34,11 +34,15 @@ def test_refusals_carry_the_numbers():
     with pytest.raises(PoolError, match=r"free of 0x9000: not in this pool \(0x1000-0x4fff\)"):
         pool.free(0x9000)
     b = pool.alloc(0x2000)
-    with pytest.raises(PoolError, match=r"not the start of an allocation inside the allocation at 0x1000"):
+    with pytest.raises(
+        PoolError, match=r"not the start of an allocation inside the allocation at 0x1000"
+    ):
         pool.free(b + 0x1000)
     with pytest.raises(PoolError, match="allocated with 0x2000"):
         pool.free(b, 0x1000)
-    with pytest.raises(OutOfMemory, match=r"cannot allocate 0x3000 bytes .* largest free block 0x2000"):
+    with pytest.raises(
+        OutOfMemory, match=r"cannot allocate 0x3000 bytes .* largest free block 0x2000"
+    ):
         pool.alloc(0x3000)
     assert isinstance(OutOfMemory("x"), PoolError)
     with pytest.raises(PoolError, match="power of two"):

@@ -65,8 +65,13 @@ def test_octal_trap_is_refused_and_leniently_explained():
 
 
 def _crash_mb(lines):
-    return [tuple(int(x) for x in re.search(r"Reserving (\d+)MB of (?:low )?memory at (\d+)MB", ln).groups())
-            for ln in lines]
+    return [
+        tuple(
+            int(x)
+            for x in re.search(r"Reserving (\d+)MB of (?:low )?memory at (\d+)MB", ln).groups()
+        )
+        for ln in lines
+    ]
 
 
 def _kernel_at(iomem_text):
@@ -74,15 +79,22 @@ def _kernel_at(iomem_text):
     return int(m.group(1), 16)
 
 
-@pytest.mark.parametrize("name,kernel_at", [
-    # kernel image position from the reserved[] dump of the same boot (KASLR)
-    ("pc_256M_crash64", 0x5800000), ("pc_256M_crashrange", 0x7400000),
-    ("pc_256M_crash32at", 0xA600000), ("pc_1G_crash128", 0x33A00000),
-    ("pc_5G_crashhigh", 0x149A00000),
-])
+@pytest.mark.parametrize(
+    "name,kernel_at",
+    [
+        # kernel image position from the reserved[] dump of the same boot (KASLR)
+        ("pc_256M_crash64", 0x5800000),
+        ("pc_256M_crashrange", 0x7400000),
+        ("pc_256M_crash32at", 0xA600000),
+        ("pc_1G_crash128", 0x33A00000),
+        ("pc_5G_crashhigh", 0x149A00000),
+    ],
+)
 def test_crashkernel_placement(name, kernel_at):
     case = BOOTS[name]
-    p = plan(case["machine"], case["memory"], case["cmdline"] + " log_buf_len=8M", kernel_at=kernel_at)
+    p = plan(
+        case["machine"], case["memory"], case["cmdline"] + " log_buf_len=8M", kernel_at=kernel_at
+    )
     got = [(c.size >> 20, c.start >> 20) for c in p.state.carveouts if c.name.startswith("Crash")]
     assert sorted(got) == sorted(_crash_mb(case["crashkernel"]))
 
@@ -90,7 +102,9 @@ def test_crashkernel_placement(name, kernel_at):
 def test_crashkernel_range_rounds_memory_up_to_128M():
     case = IOMEM["pc_256M_crashround"]  # crashkernel=256M-:32M with 255 MiB of RAM
     p = plan("pc", "256M", case["cmdline"], kernel_at=_kernel_at(case["iomem"]))
-    assert [(c.size >> 20, c.start >> 20) for c in p.state.carveouts] == _crash_mb(case["crashkernel"])
+    assert [(c.size >> 20, c.start >> 20) for c in p.state.carveouts] == _crash_mb(
+        case["crashkernel"]
+    )
 
 
 @pytest.mark.parametrize("name", sorted(IOMEM))
