@@ -100,3 +100,6 @@ async def test_probe_rerun_from_shell(guest):
     again = await shell.probe(tests="gfp,kmalloc")
     assert again.complete and again.gfp_max_order == 10 and again.kmalloc_max == 4 << 20
     assert not again.ranges and again.vmalloc_max is None
+    quiet = await shell.probe(tests="ranges", ranges=f"{CARVEOUT:#x}:0x1000", roundtrip=0)
+    (r,) = quiet.ranges
+    assert (r.ioremap, r.rw) == ("ok", "skip")

@@ -16,6 +16,8 @@
  *   verify=START:SIZE                          only read and compare (the host wrote it)
  *   seed=N                                     pattern seed
  *   pattern_ram=1                              let pattern= write into System RAM too
+ *   roundtrip=0                                skip the writel/readl at offset 0 of each range
+ *   vmalloc_cap_mb=N                           cap the vmalloc attempt (default 256 MiB)
  * pattern= refuses ranges that overlap System RAM: ioremap succeeds on reserved RAM pages
  * (memblock allocations such as the struct page array), and writing there crashes the kernel.
  * The pattern's 32-bit word at physical address A is (u32)((A >> 2) * 0x9E3779B1) ^ seed.
@@ -53,6 +55,12 @@ MODULE_PARM_DESC(pattern, "START:SIZE: write the pattern through ioremap and rea
 static char *verify = "";
 module_param(verify, charp, 0444);
 MODULE_PARM_DESC(verify, "START:SIZE: compare the range with the pattern without writing");
+static bool roundtrip = true;
+module_param(roundtrip, bool, 0444);
+MODULE_PARM_DESC(roundtrip, "writel/readl/restore at offset 0 of each ioremapped range (N for MMIO with side effects)");
+static uint vmalloc_cap_mb = 256;
+module_param(vmalloc_cap_mb, uint, 0444);
+MODULE_PARM_DESC(vmalloc_cap_mb, "upper bound of the vmalloc attempt in MiB (it starts at half of MemAvailable)");
 static bool pattern_ram;
 module_param(pattern_ram, bool, 0444);
 MODULE_PARM_DESC(pattern_ram, "allow pattern writes into System RAM (corrupts whatever the kernel keeps there)");
@@ -140,7 +148,7 @@ static void probe_kmalloc(void)
 static void probe_vmalloc(void)
 {
 	unsigned long avail = si_mem_available() << PAGE_SHIFT;
-	unsigned long size = (avail / 2) & ~(SZ_1M - 1UL);
+	unsigned long size = min(avail / 2, (unsigned long)vmalloc_cap_mb * SZ_1M) & ~(SZ_1M - 1UL);
 	unsigned long over = (totalram_pages() + 1) << PAGE_SHIFT;
 	unsigned long off, runs = 0, prev = 0, done = 0;
 	void *p = NULL;
@@ -239,15 +247,16 @@ static void probe_range(resource_size_t start, resource_size_t size)
 		release_mem_region(start, size);
 
 	io = ioremap(start, size);
-	if (io) {
+	if (io && roundtrip) {
 		u32 old = readl(io);
 
 		writel(DK_RT_VALUE, io);
 		got = readl(io);
 		writel(old, io);
 		rt = got == DK_RT_VALUE ? "ok" : "mismatch";
-		iounmap(io);
 	}
+	if (io)
+		iounmap(io);
 
 	wb = memremap(start, size, MEMREMAP_WB);
 	if (wb)
