@@ -203,3 +203,11 @@ class UnknownDriver(DriverError, LookupError):
 
 class DeviceRefused(DriverError, ValueError):
     """The driver refused a request the device cannot do safely (e.g. edu DMA out of range)."""
+
+
+# --- DMA buffers ----------------------------------------------------------------------------
+
+
+class DmaError(DriverkitError):
+    """DMA buffer misuse: no pool region, a region that is not free RAM, use after free,
+    a buffer outside the device's DMA mask."""

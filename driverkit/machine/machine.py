@@ -458,6 +458,15 @@ class Machine:
             self._pci = PciBus.for_machine(self)
         return self._pci
 
+    @property
+    def dma(self):
+        """The DMA buffer pool (`m.dma.alloc(size, align)`; region chosen on first use)."""
+        if self._dma is None:
+            from ..io.dma import DmaPool
+
+            self._dma = DmaPool(self)
+        return self._dma
+
     def __repr__(self) -> str:
         state = "running" if self.alive else "stopped"
         return f"<Machine {self.spec.arch} {self.spec.machine} {self.spec.memory_bytes >> 20}M {state}>"

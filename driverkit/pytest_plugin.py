@@ -1,1 +1,0 @@
-"""driverkit's pytest plugin (pytest11 entry point): machine fixtures and markers."""
