@@ -175,6 +175,11 @@ class Machine:
         task = asyncio.ensure_future(coro)
         done, _ = await asyncio.wait({task, self._exit}, return_when=asyncio.FIRST_COMPLETED)
         if task in done:
+            if task.exception() is not None and self.process is not None:
+                # A channel failing (EOF) usually means QEMU is on its way out: say so.
+                if self.process.wait_exit(1.5) is not None:
+                    raise self.process.died(f"QEMU exited while waiting for {what}") \
+                        from task.exception()
             return task.result()
         task.cancel()
         try:
@@ -297,10 +302,7 @@ class Machine:
             raise MachineTimeout(f"QMP {cmd}", timeout) from None
         except MachineError:
             raise
-        except Exception as exc:  # qemu.qmp ExecuteError, or a disconnect because QEMU died
-            if self.process is not None and self.process.wait_exit(0.0 if "Disconnect" not in
-                                                                   repr(exc) else 1.5) is not None:
-                raise self.process.died(f"QEMU exited during QMP {cmd}") from exc
+        except Exception as exc:  # qemu.qmp ExecuteError (QEMU dying is handled by _until_alive)
             raise QmpError(f"QMP {cmd} failed: {exc}") from exc
 
     async def hmp(self, command: str, timeout: float = 10.0) -> str:
