@@ -1,0 +1,199 @@
+"""Shared plumbing of the device drivers: the Driver base class, the machine each driver needs,
+DMA buffers, and finding where a device's interrupt lands.
+
+A driver is a class with `Regs` (its RegisterMap), `needs` (what machine it needs) and an
+async classmethod `probe(machine)` that finds and enables the device and returns the driver,
+whose `.regs` is the map bound to the device. The CLI (`driverkit regs/check DEVICE`) and the
+tests use nothing else.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from driverkit.errors import ConfigError, DriverError, MachineError, OutOfMemory
+from driverkit.machine.spec import MachineSpec
+from driverkit.regs import CheckReport, RegisterMap, dump
+
+if TYPE_CHECKING:
+    from driverkit.machine.machine import Machine
+    from driverkit.pci.device import PciDevice
+
+D = TypeVar("D", bound="Driver")
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a driver needs of the machine: architecture, machine type, -device strings."""
+
+    arch: str = "x86_64"
+    machine: str | None = None
+    devices: tuple[str, ...] = ()
+    firmware: str | None = None
+
+
+def device_type(device: str) -> str:
+    """The QEMU device type of a -device string ("edu,addr=5" -> "edu")."""
+    return device.split(",", 1)[0].strip()
+
+
+def merge_devices(given: tuple[str, ...] | list[str], needed: tuple[str, ...]) -> tuple[str, ...]:
+    """`given` plus every needed device whose type is not already there (the user's wins)."""
+    have = {device_type(d) for d in given}
+    return tuple(given) + tuple(d for d in needed if device_type(d) not in have)
+
+
+class Driver:
+    """Base of every driver in devices/. Subclasses set `name`, `Regs`, `needs`, `probe`."""
+
+    name: ClassVar[str] = ""
+    Regs: ClassVar[type[RegisterMap]]
+    needs: ClassVar[Needs] = Needs()
+
+    def __init__(self, machine: "Machine", regs: RegisterMap) -> None:
+        self.machine = machine
+        self.regs = regs
+
+    @classmethod
+    async def probe(cls: type[D], machine: "Machine") -> D:
+        """Find and enable the device on `machine`; return the driver bound to it."""
+        raise NotImplementedError
+
+    @classmethod
+    def machine_spec(cls, base: MachineSpec | None = None, **fields: Any) -> MachineSpec:
+        """A MachineSpec this driver can probe on: `base` (or defaults) plus the driver's needs.
+
+        The driver's architecture/machine win over defaults; an explicit conflicting choice
+        (e.g. arch="x86_64" for a PL011) is refused with the reason.
+        """
+        n = cls.needs
+        spec = base or MachineSpec(arch=fields.pop("arch", n.arch),
+                                   machine=fields.pop("machine", n.machine))
+        if fields:
+            spec = spec.with_(**fields)
+        if spec.arch != n.arch:
+            raise ConfigError(f"driver {cls.name!r} needs arch {n.arch!r}, not {spec.arch!r}")
+        if n.machine is not None and spec.machine != n.machine:
+            raise ConfigError(
+                f"driver {cls.name!r} needs machine {n.machine!r}, not {spec.machine!r}"
+            )
+        changes: dict[str, Any] = {"devices": merge_devices(spec.devices, n.devices)}
+        if n.firmware is not None:
+            changes["firmware"] = n.firmware
+        return spec.with_(**changes)
+
+    def extra_maps(self) -> dict[str, RegisterMap]:
+        """Further register maps of the device (e.g. a second BAR), by prefix."""
+        return {}
+
+    def check(self, *, destructive: bool = False) -> CheckReport:
+        """The register layout test of this driver's map(s) against the live device.
+
+        Findings of extra maps are appended with their prefix ("bar1.count").
+        """
+        report = type(self.regs).check(self.regs.iomem, base=self.regs.base,
+                                       destructive=destructive)
+        for prefix, regs in self.extra_maps().items():
+            more = type(regs).check(regs.iomem, base=regs.base, destructive=destructive)
+            for f in more.findings:
+                f.register = f"{prefix}.{f.register}"
+            report.findings += more.findings
+            report.target += f" + {prefix} {more.target}"
+        return report
+
+    def dump(self, *, destructive: bool = False) -> dict[str, Any]:
+        """Every register decoded (JSON-ready; extra maps under "extra"); see driverkit.regs.dump."""
+        out = dump(self.regs, destructive=destructive)
+        extra = {p: dump(r, destructive=destructive) for p, r in self.extra_maps().items()}
+        if extra:
+            out["extra"] = extra
+        return out
+
+    def info(self) -> dict[str, Any]:
+        """Identity of the bound device for listings (subclasses add to it)."""
+        io = self.regs.iomem
+        return {"driver": self.name, "space": io.space, "phys": io.phys, "size": io.size}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.regs.iomem!r}>"
+
+
+# --- interrupts -------------------------------------------------------------------------------
+
+
+async def pci_intx_line(machine: "Machine", dev: "PciDevice") -> int:
+    """Intercept the machine's interrupt controller; return the line `dev`'s INTx lands on
+    (the PCI layer's routing: IOAPIC GSI on x86, GIC SPI on arm)."""
+    line = dev.irq_line()
+    await machine.irq.intercept_controller()
+    return line
+
+
+async def controller_line(machine: "Machine", line: int) -> int:
+    """Intercept the interrupt controller for an on-board device wired to `line`."""
+    await machine.irq.intercept_controller()
+    return line
+
+
+# --- DMA buffers -------------------------------------------------------------------------------
+
+DMA_LOW = 0x0010_0000  # fallback pool: guest RAM from 1 MiB, unused by the bare firmware
+DMA_HIGH = 0x0100_0000
+
+
+class DmaBuffer:
+    """A guest-RAM buffer a device can DMA to/from: `.addr` (bus address), read/write."""
+
+    def __init__(self, machine: "Machine", addr: int, size: int, backing: Any = None) -> None:
+        self.machine = machine
+        self.addr = addr
+        self.size = size
+        self.backing = backing  # the machine's own DMA buffer object, when there is one
+
+    def _range(self, off: int, n: int) -> None:
+        if off < 0 or n < 0 or off + n > self.size:
+            raise DriverError(f"DMA buffer access {off:#x}+{n:#x} outside its {self.size:#x} bytes")
+
+    def read(self, off: int = 0, n: int | None = None) -> bytes:
+        n = self.size - off if n is None else n
+        self._range(off, n)
+        return self.machine.read_phys(self.addr + off, n)
+
+    def write(self, data: bytes, off: int = 0) -> None:
+        self._range(off, len(data))
+        self.machine.write_phys(self.addr + off, bytes(data))
+
+    def free(self) -> None:
+        if self.backing is not None and hasattr(self.backing, "free"):
+            self.backing.free()
+
+    def __repr__(self) -> str:
+        return f"<DmaBuffer {self.addr:#x}+{self.size:#x}>"
+
+
+_fallback_next: "weakref.WeakKeyDictionary[Machine, int]" = weakref.WeakKeyDictionary()
+
+
+def dma_alloc(machine: "Machine", size: int, align: int = 64) -> DmaBuffer:
+    """A DMA buffer: from the machine's DMA pool (m.dma) when it has one, else from a bump
+    region of low guest RAM that only a bare-firmware machine leaves alone."""
+    if size <= 0 or align <= 0 or align & (align - 1):
+        raise DriverError(f"DMA buffer of {size} bytes aligned to {align}: need size > 0, "
+                          "align a power of two")
+    pool = getattr(machine, "dma", None)
+    if pool is not None and hasattr(pool, "alloc"):
+        buf = pool.alloc(size, align)
+        addr = next(int(getattr(buf, a)) for a in ("addr", "dma_addr", "phys", "bus_addr")
+                    if hasattr(buf, a))
+        return DmaBuffer(machine, addr, size, backing=buf)
+    if machine.spec.firmware != "bare" or machine.spec.kernel:
+        raise MachineError("no DMA pool on this machine, and guest code may own its RAM")
+    nxt = _fallback_next.get(machine, DMA_LOW)
+    addr = (nxt + align - 1) & ~(align - 1)
+    top = min(DMA_HIGH, machine.spec.memory_bytes)
+    if addr + size > top:
+        raise OutOfMemory(f"fallback DMA region {DMA_LOW:#x}-{top:#x} has no {size:#x} bytes left")
+    _fallback_next[machine] = addr + size
+    return DmaBuffer(machine, addr, size)
