@@ -20,7 +20,9 @@ def _probe_range(probe: Probe) -> tuple[int, int]:
             start_s, size_s = probe.split(":")
             start, size = int(start_s, 0), int(size_s, 0)
         except ValueError:
-            raise ConfigError(f"probe {probe!r} is not START:SIZE (e.g. 0xf800000:0x800000)") from None
+            raise ConfigError(
+                f"probe {probe!r} is not START:SIZE (e.g. 0xf800000:0x800000)"
+            ) from None
     else:
         try:
             start, size = (int(v) for v in probe)

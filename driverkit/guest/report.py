@@ -200,8 +200,9 @@ def parse_e820(text: str, source: str = "BIOS-e820") -> list[E820Entry]:
     Only the first map in the text is returned: a log printed twice (console and dmesg)
     would otherwise repeat it.
     """
-    pat = re.compile(rf"(?:^|\] ){re.escape(source)}: \[mem (0x[0-9a-fA-F]+)-(0x[0-9a-fA-F]+)\] (.+)$",
-                     re.M)
+    pat = re.compile(
+        rf"(?:^|\] ){re.escape(source)}: \[mem (0x[0-9a-fA-F]+)-(0x[0-9a-fA-F]+)\] (.+)$", re.M
+    )
     entries: list[E820Entry] = []
     for m in pat.finditer(normalize(text)):
         entry = E820Entry(int(m.group(1), 16), int(m.group(2), 16), m.group(3).strip())

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..errors import GuestCommandFailed, MachineTimeout
-from .report import GuestReport, normalize, parse_dkprobe, parse_report, ProbeReport
+from .report import GuestReport, ProbeReport, normalize, parse_dkprobe, parse_report
 
 READY = "=== DK READY ==="
 PROMPT = "dk-guest# "

@@ -146,8 +146,10 @@ def test_carveout_line_formats():
     # formats from the 6.1 sources: mm/cma.c, arm64 reserve_crashkernel, x86 low reservation
     text = ("[    0.000000] cma: Reserved 16 MiB at 0x000000000f000000\n"
             "[    0.000000] cma: Reserved 64 MiB at 0x00000000bc000000 on node -1\n"
-            "[    0.000000] crashkernel reserved: 0x00000000dc000000 - 0x00000000fc000000 (512 MB)\n"
-            "[    0.000000] Reserving 256MB of low memory at 3824MB for crashkernel (low RAM limit: 4096MB)\n")
+            "[    0.000000] crashkernel reserved: 0x00000000dc000000 - 0x00000000fc000000"
+            " (512 MB)\n"
+            "[    0.000000] Reserving 256MB of low memory at 3824MB for crashkernel"
+            " (low RAM limit: 4096MB)\n")
     got = [(c.name, c.start, c.size) for c in parse_carveouts(text)]
     assert got == [("cma", 0xF000000, 16 * MIB), ("cma", 0xBC000000, 64 * MIB),
                    ("crashkernel_low", 3824 * MIB, 256 * MIB),

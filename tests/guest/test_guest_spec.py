@@ -19,7 +19,9 @@ def cache(tmp_path, monkeypatch):
     for name in GUEST_FILES:
         (guest / name).write_text("stand-in\n")
     (guest / "manifest.json").write_text(json.dumps({"kernel_release": "6.1.0-56-cloud-amd64"}))
-    (guest / "config").write_text('CONFIG_CMA is not set\nCONFIG_X86_PMEM_LEGACY=m\nCONFIG_LOCALVERSION=""\n')
+    (guest / "config").write_text(
+        '# CONFIG_CMA is not set\nCONFIG_X86_PMEM_LEGACY=m\nCONFIG_LOCALVERSION=""\n'
+    )
     monkeypatch.setenv("DRIVERKIT_CACHE", str(tmp_path))
     return tmp_path
 
