@@ -423,6 +423,12 @@ class Machine:
         if data:
             self._bus_for(addr, len(data)).write_bytes(addr, bytes(data))
 
+    def load_elf(self, path: str | Path):
+        """Write an ELF's PT_LOAD segments into guest memory (.bss zeroed); returns the ElfImage."""
+        from ..elf import ElfImage
+
+        return ElfImage.open(path).load(self)
+
     # --- resources ------------------------------------------------------------------------
 
     def _build_resources(self) -> None:
