@@ -205,6 +205,28 @@ class DeviceRefused(DriverError, ValueError):
     """The driver refused a request the device cannot do safely (e.g. edu DMA out of range)."""
 
 
+# --- replay and the pytest plugin ------------------------------------------------------------
+
+
+class ReplayError(DriverkitError):
+    """A recorded trace cannot serve this replay (missing, malformed, or lacking data)."""
+
+
+class ReplayDivergence(ReplayError):
+    """The driver's access differs from the recorded one; names the index, expected and actual."""
+
+    def __init__(self, index: int, expected: str | None, actual: str) -> None:
+        self.index = index
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"replay diverged at trace event #{index}: expected "
+                         f"{expected or 'the end of the trace'}, the driver did {actual}")
+
+
+class MachineLeftUnusable(MachineError):
+    """A test left a shared machine dead or unresettable; names the test (the next gets a fresh one)."""
+
+
 # --- DMA buffers ----------------------------------------------------------------------------
 
 

@@ -1,19 +1,32 @@
-"""The ordered MMIO/IRQ trace of one machine: every IoMem access and every IRQ level change."""
+"""The ordered MMIO/IRQ trace of one machine: every IoMem access and every IRQ level change.
+
+Exported as JSON lines (one event per line, oldest first, optionally after one
+header line holding `meta`), and loaded back for assertions or for replay
+(driverkit.transport.replay) where QEMU is not installed.
+"""
 
 from __future__ import annotations
 
 import json
 import time
 from collections import deque
-from dataclasses import asdict, dataclass
-from typing import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..errors import ConfigError
 
 OPS = {"r": "read", "w": "write", "R": "read_bulk", "W": "write_bulk", "S": "memset", "i": "irq"}
+FORMAT = "driverkit-trace/1"
 
 
 @dataclass(frozen=True)
 class TraceEvent:
-    """One access (op read/write/read_bulk/write_bulk/memset) or IRQ level change (op irq)."""
+    """One access (op read/write/read_bulk/write_bulk/memset) or IRQ level change (op irq).
+
+    For irq events `addr` is the line and `value` the new level; for bulk ops `width`
+    is the byte count and `data` the bytes moved, when the tracer was given them.
+    """
 
     t_ns: int
     op: str
@@ -21,9 +34,33 @@ class TraceEvent:
     width: int
     value: int
     space: str = "mem"
+    data: bytes | None = None
 
     def to_json(self) -> dict:
-        return asdict(self)
+        out: dict[str, Any] = {"t_ns": self.t_ns, "op": self.op, "addr": self.addr,
+                               "width": self.width, "value": self.value, "space": self.space}
+        if self.data is not None:
+            out["data"] = self.data.hex()
+        return out
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "TraceEvent":
+        data = obj.get("data")
+        return cls(int(obj["t_ns"]), str(obj["op"]), int(obj["addr"]), int(obj["width"]),
+                   int(obj["value"]), str(obj.get("space", "mem")),
+                   bytes.fromhex(data) if data is not None else None)
+
+    def describe(self) -> str:
+        """One line a person can read: 'write mem 0xfed00010/4 = 0x1'."""
+        if self.op == "irq":
+            return f"irq line {self.addr} {'raised' if self.value else 'lowered'}"
+        where = f"{self.op} {self.space} {self.addr:#x}/{self.width}"
+        if self.op in ("read", "write"):
+            return f"{where} = {self.value:#x}"
+        if self.op == "memset":
+            return f"{where} fill {self.value:#04x}"
+        return where + (f" data {self.data[:16].hex()}{'...' if len(self.data) > 16 else ''}"
+                        if self.data is not None else "")
 
 
 class Trace:
@@ -33,27 +70,33 @@ class Trace:
         # Raw tuples on the hot path; TraceEvent objects are made when someone looks.
         self._raw: deque[tuple] = deque(maxlen=maxlen)
         self.enabled = True
+        self.meta: dict[str, Any] = {}
+        """Free-form facts a replay needs (spec, BAR addresses...); exported in the header."""
+        self.dropped = 0
         self._t0 = time.monotonic_ns()
 
     def tracer(self, space: str = "mem"):
-        """A callback for IoMem: tracer(op, addr, width, value)."""
-        append, clock = self._raw.append, time.monotonic_ns
+        """A callback for IoMem: tracer(op, addr, width, value[, data])."""
+        raw, clock = self._raw, time.monotonic_ns
 
-        def record(op: str, addr: int, width: int, value: int) -> None:
+        def record(op: str, addr: int, width: int, value: int, data: bytes | None = None) -> None:
             if self.enabled:
-                append((clock(), op, addr, width, value, space))
+                if len(raw) == raw.maxlen:
+                    self.dropped += 1
+                raw.append((clock(), op, addr, width, value, space, data))
 
         return record
 
     def irq(self, line: int, level: bool) -> None:
         if self.enabled:
-            self._raw.append((time.monotonic_ns(), "i", line, 0, int(level), "irq"))
+            self._raw.append((time.monotonic_ns(), "i", line, 0, int(level), "irq", None))
 
     @property
     def events(self) -> list[TraceEvent]:
         """The recorded events, oldest first."""
         t0 = self._t0
-        return [TraceEvent(t - t0, OPS[op], a, w, v, sp) for t, op, a, w, v, sp in self._raw]
+        return [TraceEvent(t - t0, OPS[op], a, w, v, sp, d)
+                for t, op, a, w, v, sp, d in self._raw]
 
     def __iter__(self) -> Iterator[TraceEvent]:
         return iter(self.events)
@@ -62,11 +105,62 @@ class Trace:
         return len(self._raw)
 
     def clear(self) -> None:
+        """Forget every event (a shared machine's trace is cleared between tests)."""
         self._raw.clear()
+        self.dropped = 0
+        self._t0 = time.monotonic_ns()
 
     def accesses(self, op: str | None = None) -> list[TraceEvent]:
         """The events, optionally only one kind (e.g. "write")."""
         return [e for e in self.events if op is None or e.op == op]
 
-    def to_jsonl(self) -> str:
-        return "".join(json.dumps(e.to_json()) + "\n" for e in self.events)
+    def sequence(self, *, space: str | None = None, ops: tuple[str, ...] = ("read", "write"),
+                 base: int = 0) -> list[tuple[str, int, int]]:
+        """(op, addr - base, value) of single accesses, for compact assertions on access order."""
+        return [(e.op, e.addr - base, e.value) for e in self.events
+                if e.op in ops and (space is None or e.space == space)]
+
+    # --- JSON lines -----------------------------------------------------------------------
+
+    def to_jsonl(self, *, header: bool | None = None) -> str:
+        """One JSON object per event; a header line with `meta` first when there is any meta."""
+        lines = []
+        if header or (header is None and self.meta):
+            lines.append(json.dumps({"format": FORMAT, "meta": self.meta, "dropped": self.dropped},
+                                    default=str))
+        lines += [json.dumps(e.to_json()) for e in self.events]
+        return "".join(line + "\n" for line in lines)
+
+    def dump(self, path: str | Path) -> Path:
+        """Write the trace (with header) to `path` as JSON lines."""
+        path = Path(path)
+        path.write_text(self.to_jsonl(header=True))
+        return path
+
+    @classmethod
+    def from_jsonl(cls, text: str, *, source: str = "trace") -> "Trace":
+        """Parse JSON lines written by to_jsonl/dump; a bad line is refused with its number."""
+        trace = cls()
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                if "format" in obj and "t_ns" not in obj:
+                    trace.meta = dict(obj.get("meta") or {})
+                    trace.dropped = int(obj.get("dropped", 0))
+                    continue
+                ev = TraceEvent.from_json(obj)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ConfigError(f"{source}:{n}: not a trace event ({exc}): {line[:80]!r}") from None
+            inv = {v: k for k, v in OPS.items()}
+            if ev.op not in inv:
+                raise ConfigError(f"{source}:{n}: unknown op {ev.op!r}")
+            trace._raw.append((trace._t0 + ev.t_ns, inv[ev.op], ev.addr, ev.width, ev.value,
+                               ev.space, ev.data))
+        return trace
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Trace":
+        path = Path(path)
+        return cls.from_jsonl(path.read_text(), source=str(path))
