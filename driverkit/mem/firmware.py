@@ -24,6 +24,14 @@ FOUR_G = 1 << 32
 #: devices), not the RAM size.
 HIGH_TABLES = {"pc": 0x20000, "q35": 0x21000}
 
+#: Where QEMU's ACPI tables sit inside that block and how far they reach, measured from the
+#: kernel's "ACPI: Reserving ... table memory" lines: they start 128 KiB below the top of low
+#: RAM on both machines (FACS first) and end 0x1ad8 (pc) / 0x22e1 (q35) bytes later. The kernel
+#: keeps them mapped write-back, so PAT refuses uncached maps of those pages ([verified] with
+#: /dev/mem: pc pages 0x0ffe0000-0x0ffe1fff, q35 0x0ffe0000-0x0ffe2fff give EAGAIN, the rest of
+#: the block maps fine).
+ACPI_TABLES = {"pc": (0x20000, 0x1AD8), "q35": (0x20000, 0x22E1)}
+
 AMD_HT_START = 0xFD_0000_0000
 AMD_HT_SIZE = 0x3_0000_0000  # up to 0xffffffffff
 KVM_IDENTITY_MAP = (0xFEFFC000, 0x4000)

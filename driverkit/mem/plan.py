@@ -15,7 +15,7 @@ from ..units import format_size, parse_size
 from .boot import BootState, boot
 from .cmdline import KernelCmdline, parse_cmdline
 from .e820 import E820Entry, E820Type, parse_e820_log, parse_fw_cfg_e820
-from .firmware import FOUR_G, apply_seabios, firmware_e820, normalize_machine
+from .firmware import ACPI_TABLES, FOUR_G, apply_seabios, firmware_e820, normalize_machine
 from .gates import Probe, WbRange, probe
 from .kconfig import KernelConfig
 from .limits import limits as compute_limits
@@ -52,17 +52,21 @@ def _firmware_map(
     return sorted(out, key=lambda x: x.addr), "given"
 
 
-def _wb_ranges(firmware: list[E820Entry]) -> list[WbRange]:
-    """Firmware tables the kernel maps write-back: SeaBIOS's high tables, firmware ACPI ranges."""
+def _wb_ranges(firmware: list[E820Entry], machine: str) -> list[WbRange]:
+    """Pages the kernel maps write-back outside System RAM: the ACPI tables SeaBIOS placed in
+    its high-table block (measured offsets, firmware.ACPI_TABLES), firmware ACPI/NVS ranges."""
     out = []
     ram_ends = {e.end for e in firmware if e.type == E820Type.RAM and e.end <= FOUR_G}
+    below, length = ACPI_TABLES[machine]
     for e in firmware:
-        if e.type == E820Type.RESERVED and e.addr in ram_ends and e.size <= 16 << 20:
-            out.append(WbRange(e.addr, e.last, "ACPI tables"))
+        if e.type == E820Type.RESERVED and e.addr in ram_ends and e.addr >= 1 << 20 \
+                and e.size <= 16 << 20:
+            start = e.end - below if e.size >= below else e.addr
+            end = min(e.end, -(-(start + length) // 4096) * 4096) - 1
+            out.append(WbRange(start, end, "ACPI tables"))
         elif e.type in (E820Type.ACPI, E820Type.NVS):
-            out.append(
-                WbRange(e.addr, e.last, "ACPI tables" if e.type == E820Type.ACPI else "ACPI NVS")
-            )
+            what = "ACPI tables" if e.type == E820Type.ACPI else "ACPI NVS"
+            out.append(WbRange(e.addr, e.last, what))
     return out
 
 
@@ -251,7 +255,7 @@ def plan(
     fw, source = _firmware_map(m, mem, e820, accel)
     st = boot(fw, cl, kc, kernel_at=kernel_at)
     root, rb_log = build_iomem(st, platform_resources(m, mem, defaults=defaults))
-    wb = _wb_ranges(fw)
+    wb = _wb_ranges(fw, m)
     lim = compute_limits(st, kc)
     results = [
         probe(

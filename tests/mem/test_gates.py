@@ -6,6 +6,11 @@ RAM buffer makes request_mem_region -EBUSY, memmap=8M$248M makes it work); the r
 the kernel sources named in driverkit/mem/gates.py.
 """
 
+import json
+from pathlib import Path
+
+import pytest
+
 from driverkit.mem import plan
 
 M = 1 << 20
@@ -18,7 +23,7 @@ def _probe(cmdline, start, size, machine="pc"):
 def test_article_recipe_fails_on_pat():
     p = _probe("mem=248M", 0xF800000, 8 * M)
     assert p.ioremap == "fail"
-    assert "PAT conflict: 0x0ffe0000-0x0fffffff is ACPI tables mapped write-back" in p.reason
+    assert "PAT conflict: 0x0ffe0000-0x0ffe1fff is ACPI tables mapped write-back" in p.reason
     assert "requested 0x2, got 0x0" in p.reason
     assert p.request_mem_region == "fail" and "RAM buffer is busy" in p.reason
     assert p.devmem_mmap == "EPERM" and "iomem=relaxed" in p.reason
@@ -72,3 +77,17 @@ def test_pram_window_behaves_like_a_device():
     p = _probe("memmap=6M!248M", 0xF800000, 6 * M)
     assert (p.ioremap, p.request_mem_region) == ("ok", "ok")
     assert "Persistent Memory (legacy)" in p.reason
+
+
+DEVMEM = json.loads((Path(__file__).parent / "data" / "devmem_6.1.0-56.json").read_text())
+
+
+@pytest.mark.parametrize("case", DEVMEM["cases"], ids=lambda c: f"{c['machine']}-{c['cmdline'] or 'plain'}")
+def test_dev_mem_outcomes_match_real_guests(case):
+    """Measured with busybox devmem/dd in a real guest (see the JSON's _measured note)."""
+    addrs = sorted(set(case["mmap"]) | set(case["read"]), key=lambda a: int(a, 16))
+    p = plan(case["machine"], "256M", case["cmdline"], probes=[(int(a, 16), 4) for a in addrs])
+    got = {a: pr.devmem_mmap for a, pr in zip(addrs, p.probes) if a in case["mmap"]}
+    assert got == case["mmap"]
+    got = {a: pr.devmem_read for a, pr in zip(addrs, p.probes) if a in case["read"]}
+    assert got == case["read"]
