@@ -1,0 +1,106 @@
+"""PL011 UART (arm virt, 0x09000000, SPI 1): write a string, it shows up on the serial capture.
+
+Offsets per the PL011 TRM (DDI0183). Measured on QEMU 7.2, and unlike the TRM: ILPR, IBRD,
+FBRD, LCR_H, CR, IFLS, IMSC and DMACR store all 32 bits written (the TRM gives them 8/16/6/
+8/16/6/11/3 bits), so they are declared as plain 32-bit RW registers here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from construct import BitsInteger, BitStruct, ByteSwapped, Flag, Int32ul
+
+from driverkit.errors import DeviceRefused, MachineTimeout
+from driverkit.regs import RO, RW, WO, Register, RegisterMap
+
+from .base import Driver, Needs
+from .primecell import decode_id, id_register
+
+if TYPE_CHECKING:
+    from driverkit.machine.machine import Machine
+
+BASE, SIZE, SPI = 0x09000000, 0x1000, 1
+PRIMECELL_ID = bytes.fromhex("111014000df005b1")
+FR_RESET, CR_RESET, IFLS_RESET = 0x90, 0x300, 0x12
+CR_UARTEN_TXE = 0x101
+
+Flags = ByteSwapped(
+    BitStruct(
+        "_rsvd" / BitsInteger(23),
+        "ri" / Flag, "txfe" / Flag, "rxff" / Flag, "txff" / Flag, "rxfe" / Flag,
+        "busy" / Flag, "dcd" / Flag, "dsr" / Flag, "cts" / Flag,
+    )
+)
+
+
+class Pl011Regs(RegisterMap):
+    size = SIZE
+    dr = Register(0x00, Int32ul, RW, side_effects=True, doc="write sends; read pops the RX FIFO")
+    rsr = Register(0x04, Int32ul, RO, reset=0, doc="receive status; a write (ECR) clears it")
+    fr = Register(0x18, Flags, RO, reset=FR_RESET)
+    ilpr = Register(0x20, Int32ul, RW, reset=0)
+    ibrd = Register(0x24, Int32ul, RW, reset=0)
+    fbrd = Register(0x28, Int32ul, RW, reset=0)
+    lcr_h = Register(0x2C, Int32ul, RW, reset=0)
+    cr = Register(0x30, Int32ul, RW, reset=CR_RESET)
+    ifls = Register(0x34, Int32ul, RW, reset=IFLS_RESET)
+    imsc = Register(0x38, Int32ul, RW, reset=0)
+    ris = Register(0x3C, Int32ul, RO, reset=0)
+    mis = Register(0x40, Int32ul, RO, reset=0)
+    icr = Register(0x44, Int32ul, WO, side_effects=True)
+    dmacr = Register(0x48, Int32ul, RW, reset=0)
+    periph_id0 = id_register(0, PRIMECELL_ID[0])
+    periph_id1 = id_register(1, PRIMECELL_ID[1])
+    periph_id2 = id_register(2, PRIMECELL_ID[2])
+    periph_id3 = id_register(3, PRIMECELL_ID[3])
+    pcell_id0 = id_register(4, PRIMECELL_ID[4])
+    pcell_id1 = id_register(5, PRIMECELL_ID[5])
+    pcell_id2 = id_register(6, PRIMECELL_ID[6])
+    pcell_id3 = id_register(7, PRIMECELL_ID[7])
+
+
+def primecell_words(regs: RegisterMap) -> list[int]:
+    return [getattr(regs, f"{k}_id{i}").read() for k in ("periph", "pcell") for i in range(4)]
+
+
+class Pl011(Driver):
+    """The virt board's PL011: transmit bytes; they appear in `m.console`."""
+
+    name = "pl011"
+    Regs = Pl011Regs
+    needs = Needs(arch="aarch64", machine="virt")
+    regs: Pl011Regs
+    spi = SPI
+
+    @classmethod
+    async def probe(cls, machine: "Machine") -> "Pl011":
+        regs = Pl011Regs(machine.ioremap(BASE, SIZE, name="pl011"))
+        ident = decode_id(primecell_words(regs))
+        if ident["part"] != 0x011 or ident["cell_id"] != 0xB105F00D:
+            raise DeviceRefused(f"no PL011 at {BASE:#x}: PrimeCell ID {ident}")
+        return cls(machine, regs)
+
+    def info(self) -> dict:
+        return {**super().info(), **decode_id(primecell_words(self.regs))}
+
+    def enable(self) -> None:
+        """Set UARTEN and TXE in CR (reset leaves UARTEN off; QEMU 7.2 sends anyway)."""
+        cr = self.regs.cr.read()
+        if cr & CR_UARTEN_TXE != CR_UARTEN_TXE:
+            self.regs.cr.write(cr | CR_UARTEN_TXE)
+
+    async def write(self, data: bytes | str, timeout: float = 5.0) -> None:
+        """Send `data`, waiting for FIFO room before each byte (never forever)."""
+        if isinstance(data, str):
+            data = data.encode()
+        self.enable()
+        loop = asyncio.get_running_loop()
+        for b in data:
+            deadline = loop.time() + timeout
+            while self.regs.fr.read().txff:
+                if loop.time() > deadline:
+                    raise MachineTimeout("PL011 TX FIFO to have room", timeout)
+                await asyncio.sleep(0.001)
+            self.regs.dr.write(b)

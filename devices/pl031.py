@@ -1,0 +1,86 @@
+"""PL031 RTC (arm virt, 0x09010000, SPI 2): the seconds counter and its alarm interrupt.
+
+Offsets per the PL031 TRM (DDI0224). Measured on QEMU 7.2, and unlike the TRM: CR reads 1
+whatever is written (the RTC always runs), so it is declared RO with reset 1.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from construct import Int32ul
+
+from driverkit.errors import DeviceRefused
+from driverkit.regs import RO, RW, WO, Register, RegisterMap
+
+from .base import Driver, Needs, controller_line
+from .pl011 import primecell_words
+from .primecell import decode_id, id_register
+
+if TYPE_CHECKING:
+    from driverkit.machine.machine import Machine
+
+BASE, SIZE, SPI = 0x09010000, 0x1000, 2
+PRIMECELL_ID = bytes.fromhex("311014000df005b1")
+
+
+class Pl031Regs(RegisterMap):
+    size = SIZE
+    dr = Register(0x00, Int32ul, RO, volatile=True, doc="seconds since the epoch")
+    mr = Register(0x04, Int32ul, RW, reset=0, doc="alarm: interrupt when DR reaches it")
+    lr = Register(0x08, Int32ul, RW, side_effects=True, doc="write sets the time")
+    cr = Register(0x0C, Int32ul, RO, reset=1, doc="TRM: RW start bit; QEMU: always 1")
+    imsc = Register(0x10, Int32ul, RW, reset=0, writable=0x1)
+    ris = Register(0x14, Int32ul, RO, reset=0)
+    mis = Register(0x18, Int32ul, RO, reset=0)
+    icr = Register(0x1C, Int32ul, WO, side_effects=True)
+    periph_id0 = id_register(0, PRIMECELL_ID[0])
+    periph_id1 = id_register(1, PRIMECELL_ID[1])
+    periph_id2 = id_register(2, PRIMECELL_ID[2])
+    periph_id3 = id_register(3, PRIMECELL_ID[3])
+    pcell_id0 = id_register(4, PRIMECELL_ID[4])
+    pcell_id1 = id_register(5, PRIMECELL_ID[5])
+    pcell_id2 = id_register(6, PRIMECELL_ID[6])
+    pcell_id3 = id_register(7, PRIMECELL_ID[7])
+
+
+class Pl031(Driver):
+    """The virt board's PL031: read the time, raise and clear the alarm interrupt."""
+
+    name = "pl031"
+    Regs = Pl031Regs
+    needs = Needs(arch="aarch64", machine="virt")
+    regs: Pl031Regs
+    spi = SPI
+
+    @classmethod
+    async def probe(cls, machine: "Machine") -> "Pl031":
+        regs = Pl031Regs(machine.ioremap(BASE, SIZE, name="pl031"))
+        ident = decode_id(primecell_words(regs))
+        if ident["part"] != 0x031 or ident["cell_id"] != 0xB105F00D:
+            raise DeviceRefused(f"no PL031 at {BASE:#x}: PrimeCell ID {ident}")
+        return cls(machine, regs)
+
+    def info(self) -> dict:
+        return {**super().info(), **decode_id(primecell_words(self.regs))}
+
+    def time(self) -> int:
+        return self.regs.dr.read()
+
+    async def irq_line(self) -> int:
+        """The GIC input (SPI number) of the RTC, intercepted."""
+        return await controller_line(self.machine, self.spi)
+
+    async def alarm_now(self, timeout: float = 5.0) -> int:
+        """Unmask the alarm and set MR = DR: the interrupt rises at once. Returns the line."""
+        line = await self.irq_line()
+        self.regs.imsc.write(1)
+        self.regs.mr.write(self.regs.dr.read())
+        await self.machine.irq.wait_raised(line, timeout)
+        return line
+
+    async def clear_alarm(self, timeout: float = 5.0) -> None:
+        """Acknowledge (ICR=1), mask, and wait for the line to drop."""
+        self.regs.icr.write(1)
+        self.regs.imsc.write(0)
+        await self.machine.irq.wait_lowered(await self.irq_line(), timeout)
