@@ -115,3 +115,13 @@ class IrqMonitor:
 
     async def wait_lowered(self, line: int, timeout: float = 5.0) -> None:
         await self.wait_level(line, False, timeout)
+
+    async def wait_msi(self, address: int, data: int, timeout: float = 5.0) -> None:
+        """Wait until the 32-bit word at guest-physical `address` reads `data`: a device's MSI
+        write when its MSI address points at RAM (clear the word first)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while int.from_bytes(self._m.read_phys(address, 4), "little") != data:
+            if loop.time() > deadline:
+                raise MachineTimeout(f"an MSI write of {data:#x} to {address:#x}", timeout)
+            await asyncio.sleep(0.002)

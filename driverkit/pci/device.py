@@ -264,6 +264,36 @@ class PciDevice:
         root, pin = self.root_port_pin()
         return self.platform.root_intx_line(root.slot, pin, self.cfg.read)
 
+    def enable_msi(self, address: int, data: int) -> None:
+        """Program and enable single-vector MSI: the device then writes `data` (32 bits, upper
+        half zero) to `address` instead of asserting INTx. On x86 the kernel would use
+        0xfee00000 (the APIC, invisible to qtest); a DMA buffer address makes it observable."""
+        from .caps import CAP_MSI, MsiCapability
+
+        cap = self.find_capability(CAP_MSI)
+        if not isinstance(cap, MsiCapability):
+            raise PciError(f"{self.address} has no MSI capability")
+        if address % 4 or address < 0 or address >> (64 if cap.is64 else 32) or data >> 16:
+            raise PciError(f"{self.address}: MSI address {address:#x} must be dword-aligned and "
+                           f"fit {64 if cap.is64 else 32} bits; data {data:#x} 16 bits")
+        self.write_config(cap.address_lo, 4, address & 0xFFFFFFFF)
+        if cap.is64:
+            self.write_config(cap.offset + 8, 4, address >> 32)
+        self.write_config(cap.data_offset, 2, data)
+        ctl = self.read_config(cap.offset + 2, 2) & ~0x70  # one vector
+        self.write_config(cap.offset + 2, 2, ctl | 1)
+        cap.control = self.read_config(cap.offset + 2, 2)
+        if not cap.enabled:
+            raise PciError(f"{self.address}: MSI enable bit does not stick")
+
+    def disable_msi(self) -> None:
+        from .caps import CAP_MSI, MsiCapability
+
+        cap = self.find_capability(CAP_MSI)
+        if isinstance(cap, MsiCapability):
+            self.write_config(cap.offset + 2, 2, self.read_config(cap.offset + 2, 2) & ~1)
+            cap.control = self.read_config(cap.offset + 2, 2)
+
     def to_json(self) -> dict:
         out = {
             "address": self.address,
