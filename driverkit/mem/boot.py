@@ -171,7 +171,8 @@ def boot(
     limit = min((op.limit for op in cl.early if isinstance(op, MemLimit)), default=None)
     if limit is not None and limit < k_at + KERNEL_END:
         warnings.append(
-            f"RAM is cut at {limit:#x}, below the end of the kernel image ({k_at + KERNEL_END:#x}): "
+            f"RAM is cut at {limit:#x}, below the end of the kernel image "
+            f"({k_at + KERNEL_END:#x}): "
             "expect no boot (measured: mem=0248M, i.e. 20 bytes, hangs before the first console "
             "line; memmap=8Mx248M = mem=8M boots into 'System is deadlocked on memory')"
         )
@@ -363,7 +364,8 @@ def _reserve_crashkernel(
             if not low:
                 mb.free(addr, size)
                 log.append(
-                    f"Cannot reserve {low_size >> 20}MB crashkernel low memory, please try smaller size."
+                    f"Cannot reserve {low_size >> 20}MB crashkernel low memory, "
+                    "please try smaller size."
                 )
                 warnings.append(
                     "crashkernel: no room for the low part below 4 GiB; nothing reserved"

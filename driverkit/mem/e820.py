@@ -125,8 +125,10 @@ def encode_fw_cfg_e820(entries: Iterable[E820Entry]) -> bytes:
 
 
 _LOG_RE = re.compile(
-    r"(?P<prefix>BIOS-e820|user|e820|extended):\s*\[mem (?P<a>0x[0-9a-fA-F]+)-(?P<b>0x[0-9a-fA-F]+)\]\s+"
-    r"(?P<t>usable|reserved|soft reserved|ACPI data|ACPI NVS|unusable|persistent \(type \d+\)|type \d+)"
+    r"(?P<prefix>BIOS-e820|user|e820|extended):\s*"
+    r"\[mem (?P<a>0x[0-9a-fA-F]+)-(?P<b>0x[0-9a-fA-F]+)\]\s+"
+    r"(?P<t>usable|reserved|soft reserved|ACPI data|ACPI NVS|unusable"
+    r"|persistent \(type \d+\)|type \d+)"
 )
 
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import ResourceBusy
 from .memblock import Memblock
 from .resource import Resource, release_region, request_region
-from ..errors import ResourceBusy
 
 PAGE = 4096
 ISA = (0xA0000, 0x100000)

@@ -59,8 +59,12 @@ def _wb_ranges(firmware: list[E820Entry], machine: str) -> list[WbRange]:
     ram_ends = {e.end for e in firmware if e.type == E820Type.RAM and e.end <= FOUR_G}
     below, length = ACPI_TABLES[machine]
     for e in firmware:
-        if e.type == E820Type.RESERVED and e.addr in ram_ends and e.addr >= 1 << 20 \
-                and e.size <= 16 << 20:
+        if (
+            e.type == E820Type.RESERVED
+            and e.addr in ram_ends
+            and e.addr >= 1 << 20
+            and e.size <= 16 << 20
+        ):
             start = e.end - below if e.size >= below else e.addr
             end = min(e.end, -(-(start + length) // 4096) * 4096) - 1
             out.append(WbRange(start, end, "ACPI tables"))

@@ -1,7 +1,8 @@
 """Kernel command-line parsing: mem=, memmap= (all x86 forms), crashkernel=, cma=."""
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from driverkit.errors import CmdlineError
 from driverkit.mem.cmdline import (

@@ -82,7 +82,9 @@ def test_pram_window_behaves_like_a_device():
 DEVMEM = json.loads((Path(__file__).parent / "data" / "devmem_6.1.0-56.json").read_text())
 
 
-@pytest.mark.parametrize("case", DEVMEM["cases"], ids=lambda c: f"{c['machine']}-{c['cmdline'] or 'plain'}")
+@pytest.mark.parametrize(
+    "case", DEVMEM["cases"], ids=lambda c: f"{c['machine']}-{c['cmdline'] or 'plain'}"
+)
 def test_dev_mem_outcomes_match_real_guests(case):
     """Measured with busybox devmem/dd in a real guest (see the JSON's _measured note)."""
     addrs = sorted(set(case["mmap"]) | set(case["read"]), key=lambda a: int(a, 16))

@@ -1,7 +1,8 @@
 """memparse/simple_strtoull as lib/cmdline.c and lib/vsprintf.c define them."""
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from driverkit.errors import CmdlineError
 from driverkit.mem.memparse import U64, memparse, octal_trap, parse_param_size, simple_strtoull
