@@ -69,12 +69,12 @@ class Driver:
         (e.g. arch="x86_64" for a PL011) is refused with the reason.
         """
         n = cls.needs
-        spec = base or MachineSpec(arch=fields.pop("arch", n.arch),
-                                   machine=fields.pop("machine", n.machine))
+        arch = fields.pop("arch", base.arch if base else n.arch)
+        if arch != n.arch:
+            raise ConfigError(f"driver {cls.name!r} needs arch {n.arch!r}, not {arch!r}")
+        spec = base or MachineSpec(arch=arch, machine=fields.pop("machine", n.machine))
         if fields:
             spec = spec.with_(**fields)
-        if spec.arch != n.arch:
-            raise ConfigError(f"driver {cls.name!r} needs arch {n.arch!r}, not {spec.arch!r}")
         if n.machine is not None and spec.machine != n.machine:
             raise ConfigError(
                 f"driver {cls.name!r} needs machine {n.machine!r}, not {spec.machine!r}"
