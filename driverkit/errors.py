@@ -233,3 +233,23 @@ class MachineLeftUnusable(MachineError):
 class DmaError(DriverkitError):
     """DMA buffer misuse: no pool region, a region that is not free RAM, use after free,
     a buffer outside the device's DMA mask."""
+
+
+# --- the bare-metal test firmware (driverkit.firmware) ------------------------------------------
+
+
+class FirmwareError(GuestError):
+    """The test firmware did not come up: it reported FAILED (with its reason) or serves no mailbox."""
+
+
+class MailboxError(FirmwareError):
+    """The firmware answered a mailbox request with an error; `.code` is its negative errno."""
+
+    def __init__(self, command: str, code: int, ret: tuple[int, ...] = ()) -> None:
+        import errno as _errno
+
+        self.command = command
+        self.code = code
+        self.ret = tuple(ret)
+        name = _errno.errorcode.get(-code, "?")
+        super().__init__(f"the firmware refused {command}: status {code} (-{name})")
