@@ -1,5 +1,5 @@
 """Shared plumbing of the device drivers: the Driver base class, the machine each driver needs,
-DMA buffers, and finding where a device's interrupt lands.
+DMA buffer addresses, and finding where a device's interrupt lands.
 
 A driver is a class with `Regs` (its RegisterMap), `needs` (what machine it needs) and an
 async classmethod `probe(machine)` that finds and enables the device and returns the driver,
@@ -9,11 +9,10 @@ tests use nothing else.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from driverkit.errors import ConfigError, DriverError, MachineError, OutOfMemory
+from driverkit.errors import ConfigError, DriverError
 from driverkit.machine.spec import MachineSpec
 from driverkit.regs import CheckReport, RegisterMap, dump
 
@@ -139,61 +138,9 @@ async def controller_line(machine: "Machine", line: int) -> int:
 
 # --- DMA buffers -------------------------------------------------------------------------------
 
-DMA_LOW = 0x0010_0000  # fallback pool: guest RAM from 1 MiB, unused by the bare firmware
-DMA_HIGH = 0x0100_0000
-
-
-class DmaBuffer:
-    """A guest-RAM buffer a device can DMA to/from: `.addr` (bus address), read/write."""
-
-    def __init__(self, machine: "Machine", addr: int, size: int, backing: Any = None) -> None:
-        self.machine = machine
-        self.addr = addr
-        self.size = size
-        self.backing = backing  # the machine's own DMA buffer object, when there is one
-
-    def _range(self, off: int, n: int) -> None:
-        if off < 0 or n < 0 or off + n > self.size:
-            raise DriverError(f"DMA buffer access {off:#x}+{n:#x} outside its {self.size:#x} bytes")
-
-    def read(self, off: int = 0, n: int | None = None) -> bytes:
-        n = self.size - off if n is None else n
-        self._range(off, n)
-        return self.machine.read_phys(self.addr + off, n)
-
-    def write(self, data: bytes, off: int = 0) -> None:
-        self._range(off, len(data))
-        self.machine.write_phys(self.addr + off, bytes(data))
-
-    def free(self) -> None:
-        if self.backing is not None and hasattr(self.backing, "free"):
-            self.backing.free()
-
-    def __repr__(self) -> str:
-        return f"<DmaBuffer {self.addr:#x}+{self.size:#x}>"
-
-
-_fallback_next: "weakref.WeakKeyDictionary[Machine, int]" = weakref.WeakKeyDictionary()
-
-
-def dma_alloc(machine: "Machine", size: int, align: int = 64) -> DmaBuffer:
-    """A DMA buffer: from the machine's DMA pool (m.dma) when it has one, else from a bump
-    region of low guest RAM that only a bare-firmware machine leaves alone."""
-    if size <= 0 or align <= 0 or align & (align - 1):
-        raise DriverError(f"DMA buffer of {size} bytes aligned to {align}: need size > 0, "
-                          "align a power of two")
-    pool = getattr(machine, "dma", None)
-    if pool is not None and hasattr(pool, "alloc"):
-        buf = pool.alloc(size, align)
-        addr = next(int(getattr(buf, a)) for a in ("addr", "dma_addr", "phys", "bus_addr")
-                    if hasattr(buf, a))
-        return DmaBuffer(machine, addr, size, backing=buf)
-    if machine.spec.firmware != "bare" or machine.spec.kernel:
-        raise MachineError("no DMA pool on this machine, and guest code may own its RAM")
-    nxt = _fallback_next.get(machine, DMA_LOW)
-    addr = (nxt + align - 1) & ~(align - 1)
-    top = min(DMA_HIGH, machine.spec.memory_bytes)
-    if addr + size > top:
-        raise OutOfMemory(f"fallback DMA region {DMA_LOW:#x}-{top:#x} has no {size:#x} bytes left")
-    _fallback_next[machine] = addr + size
-    return DmaBuffer(machine, addr, size)
+def bus_addr(buf: Any) -> int:
+    """The address a device uses for a DMA buffer (driverkit.io.dma's `.phys`, or `.addr`)."""
+    for attr in ("phys", "addr"):
+        if hasattr(buf, attr):
+            return int(getattr(buf, attr))
+    raise DriverError(f"{buf!r} is not a DMA buffer (no .phys/.addr)")

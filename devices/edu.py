@@ -9,14 +9,14 @@ such requests before touching the device.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from construct import BitsInteger, BitStruct, ByteSwapped, Flag, Int32ul, Int64ul
 
 from driverkit.errors import DeviceRefused
 from driverkit.regs import RO, RW, WO, Register, RegisterMap
 
-from .base import DmaBuffer, Driver, Needs, pci_intx_line
+from .base import Driver, Needs, bus_addr, pci_intx_line
 
 if TYPE_CHECKING:
     from driverkit.machine.machine import Machine
@@ -166,23 +166,23 @@ class Edu(Driver):
 
     # --- DMA ------------------------------------------------------------------------------
 
-    async def dma_to_device(self, buf: DmaBuffer, count: int | None = None, *,
+    async def dma_to_device(self, buf: Any, count: int | None = None, *,
                             buf_offset: int = 0, dev_offset: int = 0, use_irq: bool = False,
                             timeout: float = 5.0) -> None:
         """Copy `count` bytes from a DMA buffer into the device's buffer at `dev_offset`."""
         count = buf.size - buf_offset if count is None else count
-        await self._dma(buf.addr + buf_offset, dev_offset, count, False, use_irq, timeout, buf)
+        await self._dma(bus_addr(buf) + buf_offset, dev_offset, count, False, use_irq, timeout, buf)
 
-    async def dma_from_device(self, buf: DmaBuffer, count: int | None = None, *,
+    async def dma_from_device(self, buf: Any, count: int | None = None, *,
                               buf_offset: int = 0, dev_offset: int = 0, use_irq: bool = False,
                               timeout: float = 5.0) -> None:
         """Copy `count` bytes from the device's buffer at `dev_offset` into a DMA buffer."""
         count = buf.size - buf_offset if count is None else count
-        await self._dma(buf.addr + buf_offset, dev_offset, count, True, use_irq, timeout, buf)
+        await self._dma(bus_addr(buf) + buf_offset, dev_offset, count, True, use_irq, timeout, buf)
 
     async def _dma(self, ram: int, dev_offset: int, count: int, to_ram: bool, use_irq: bool,
-                   timeout: float, buf: DmaBuffer) -> None:
-        if ram < buf.addr or ram + count > buf.addr + buf.size:
+                   timeout: float, buf: Any) -> None:
+        if ram < bus_addr(buf) or ram + count > bus_addr(buf) + buf.size:
             raise DeviceRefused(f"edu DMA of {count:#x} bytes at {ram:#x} overruns {buf!r}")
         check_dma_request(dev_offset, count, ram)
         if self.regs.dma_cmd.read().start:

@@ -17,7 +17,7 @@ from construct import Int8ul, Int16ul, Int32ub
 from driverkit.errors import DeviceRefused, DriverError
 from driverkit.regs import RO, WO, Register, RegisterMap
 
-from .base import Driver, Needs, dma_alloc
+from .base import Driver, Needs
 
 if TYPE_CHECKING:
     from driverkit.machine.machine import Machine
@@ -169,17 +169,13 @@ class FwCfg(Driver):
             raise DeviceRefused("this fw_cfg has no DMA interface (feature bit 1 clear)")
         if not 0 < n <= 1 << 20:
             raise DeviceRefused(f"fw_cfg DMA length {n} must be 1..1 MiB")
-        buf = dma_alloc(self.machine, 16 + n, 16)
-        try:
+        with self.machine.dma.alloc(16 + n, 16, name="fw_cfg DMA") as buf:
             control = (key << 16) | CTL_SELECT | CTL_READ
-            buf.write(struct.pack(">IIQ", control, n, buf.addr + 16))
-            buf.write(b"\0" * n, 16)
-            self.regs.dma_hi.write(buf.addr >> 32)
-            self.regs.dma_lo.write(buf.addr & 0xFFFFFFFF)  # runs the transfer synchronously
+            buf.write(struct.pack(">IIQ", control, n, buf.phys + 16))
+            self.regs.dma_hi.write(buf.phys >> 32)
+            self.regs.dma_lo.write(buf.phys & 0xFFFFFFFF)  # runs the transfer synchronously
             (done,) = struct.unpack(">I", buf.read(0, 4))
-            if done & CTL_ERROR or done:
+            if done:  # 0 when done; bit 0 set on error
                 raise DriverError(f"fw_cfg DMA of key {key:#x} ({n} bytes) failed: control "
                                   f"reads {done:#x}")
             return buf.read(16, n)
-        finally:
-            buf.free()

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from construct import Int32ul, Int64ul
 
-from devices.base import dma_alloc
-from devices.edu import DMA_SAFE_END, ID_RESET, Edu, EduRegs, check_dma_request
+from devices.edu import DMA_MASK, DMA_SAFE_END, ID_RESET, Edu, EduRegs, check_dma_request
 from driverkit.errors import DeviceRefused
 from driverkit.regs import RW, Register
 
@@ -65,28 +64,27 @@ async def test_interrupt_raise_and_ack_seen_on_the_intx_line(launch):
 
 async def test_dma_both_directions(launch):
     async with launch(Edu) as (m, edu):
-        out = dma_alloc(m, 512)
-        back = dma_alloc(m, 512)
         pattern = bytes((i * 7 + 3) & 0xFF for i in range(512))
-        out.write(pattern)
-        back.write(b"\0" * 512)
-        await edu.dma_to_device(out, dev_offset=0x200)
-        await edu.dma_from_device(back, dev_offset=0x200, use_irq=True)
-        assert back.read() == pattern
+        with m.dma.alloc(512, dma_mask=DMA_MASK) as out, \
+                m.dma.alloc(512, dma_mask=DMA_MASK) as back:
+            out.write(pattern)
+            await edu.dma_to_device(out, dev_offset=0x200)
+            await edu.dma_from_device(back, dev_offset=0x200, use_irq=True)
+            assert back.read() == pattern
         # the largest transfer QEMU 7.2 survives: 4095 bytes from offset 0
-        big = dma_alloc(m, DMA_SAFE_END)
-        await edu.dma_from_device(big)
-        assert big.read(0x200, 512) == pattern
+        with m.dma.alloc(DMA_SAFE_END, dma_mask=DMA_MASK) as big:
+            await edu.dma_from_device(big)
+            assert big.read(0x200, 512) == pattern
 
 
 async def test_dma_touching_the_last_buffer_byte_is_refused_before_the_device(launch):
     async with launch(Edu) as (m, edu):
-        buf = dma_alloc(m, 0x1000)
         m.trace.clear()
-        with pytest.raises(DeviceRefused, match=r"last byte of the 4 KiB buffer.*8\.2\.1"):
-            await edu.dma_from_device(buf)  # 4096 bytes would abort QEMU 7.2
-        with pytest.raises(DeviceRefused, match=r"0x10 bytes at buffer offset 0xff0"):
-            await edu.dma_to_device(buf, 0x10, dev_offset=0xFF0)
+        with m.dma.alloc(0x1000, dma_mask=DMA_MASK) as buf:
+            with pytest.raises(DeviceRefused, match=r"last byte of the 4 KiB buffer.*8\.2\.1"):
+                await edu.dma_from_device(buf)  # 4096 bytes would abort QEMU 7.2
+            with pytest.raises(DeviceRefused, match=r"0x10 bytes at buffer offset 0xff0"):
+                await edu.dma_to_device(buf, 0x10, dev_offset=0xFF0)
         assert not [e for e in m.trace if e.op == "write"]  # nothing reached the device
         assert m.alive and edu.alive()
 
