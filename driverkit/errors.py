@@ -239,7 +239,7 @@ class DmaError(DriverkitError):
 
 
 class FirmwareError(GuestError):
-    """The test firmware did not come up: it reported FAILED (with its reason) or serves no mailbox."""
+    """The test firmware did not come up: it reported FAILED (with its reason) or has no mailbox."""
 
 
 class MailboxError(FirmwareError):

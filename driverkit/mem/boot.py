@@ -14,6 +14,7 @@ as with `nokaslr`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..errors import MemModelError
@@ -158,8 +159,13 @@ def boot(
     *,
     kernel_at: int | None = None,
     machine_memory_top: int | None = None,
+    reserve: Iterable[tuple[str, int, int]] = (),
 ) -> BootState:
-    """Run the model of setup_arch() over a firmware map and a parsed command line."""
+    """Run the model of setup_arch() over a firmware map and a parsed command line.
+
+    reserve: (name, start, size) boot-time reservations made before the kernel's own
+    allocations (memblock_reserve, as early_reserve_memory does), e.g. a firmware carve-out.
+    """
     log: list[str] = []
     warnings = list(cl.warnings)
     t, edit_log = apply_early_params(firmware, cl)
@@ -208,6 +214,13 @@ def boot(
     mb.reserve(k_at, KERNEL_RESERVE, "kernel image")
     mb.current_limit = max_pfn * PAGE
     carveouts: list[Carveout] = []
+    for name, start, size in reserve:
+        if start < 0 or size <= 0:
+            raise MemModelError(
+                f"reserve {name!r}: start {start:#x} must be >= 0 and size {size:#x} > 0"
+            )
+        mb.reserve(start, size, name)
+        carveouts.append(Carveout(name, start, size, "boot-time reservation (given)"))
 
     if cl.log_buf_len > DEFAULT_LOG_BUF:
         n = cl.log_buf_len

@@ -241,6 +241,7 @@ def plan(
     kernel_at: int | None = None,
     defaults: bool = True,
     accel: str = "tcg",
+    reserve: Iterable[tuple[str, int, int]] = (),
 ) -> MemPlan:
     """Predict what a Linux guest does with its physical memory.
 
@@ -251,13 +252,15 @@ def plan(
     kernel_at: physical _text (default CONFIG_PHYSICAL_START; KASLR moves it in reality);
     defaults: QEMU's default VGA + NIC option ROMs are present (False for -nodefaults).
     accel: "tcg" or "kvm" (KVM adds the 0xfeffc000 identity-map reservation).
+    reserve: (name, start, size) boot-time reservations at fixed addresses (a firmware
+    carve-out, ...): reserved in memblock first and listed in `carveouts`.
     """
     m = normalize_machine(machine)
     mem = parse_size(memory, "memory")
     kc = KernelConfig.load(kernel_config)
     cl = parse_cmdline(cmdline, strict=strict)
     fw, source = _firmware_map(m, mem, e820, accel)
-    st = boot(fw, cl, kc, kernel_at=kernel_at)
+    st = boot(fw, cl, kc, kernel_at=kernel_at, reserve=reserve)
     root, rb_log = build_iomem(st, platform_resources(m, mem, defaults=defaults))
     wb = _wb_ranges(fw, m)
     lim = compute_limits(st, kc)
