@@ -6,6 +6,7 @@ import pytest
 
 from driverkit import Machine, MachineSpec
 from driverkit.errors import MachineTimeout
+from driverkit.pci import wait_for_firmware
 
 EDU = (0x1234, 0x11E8)
 RAISE, ACK, STATUS = 0x60, 0x64, 0x24
@@ -51,6 +52,7 @@ async def test_q35_seabios_edu_intx():
 async def test_pc_edu_intx_follows_piix3_pirq_routing(firmware):
     spec = MachineSpec(machine="pc", firmware=firmware, devices=["edu", "edu,addr=4"])
     async with Machine(spec) as m:
+        await wait_for_firmware(m)  # pc has no ECAM: never race SeaBIOS on port 0xcf8
         lines = await _edu_intx_on_its_line(m, range(5, 16))
         piix3 = m.pci.get("00:01.0")
         # PIIX3: slot s INTA -> PIRQ (s - 1) & 3 -> the ISA IRQ in register 0x60 + PIRQ

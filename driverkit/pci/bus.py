@@ -24,6 +24,7 @@ from .device import (
     VENDOR_ID,
     PciDevice,
 )
+from .firmware import firmware_ready
 from .platform import BARE_PIIX3_ROUTES, PIIX3_PIRQ_ROUTE, Q35_ECAM, PciPlatform, platform_for
 
 if TYPE_CHECKING:
@@ -64,7 +65,12 @@ class PciBus:
             _wait(lambda: _present(cfg, (0, 0, 0)), FIRMWARE_TIMEOUT,
                   "the firmware to program PCIEXBAR (ECAM at 0xb0000000)")
         else:
-            cfg = PortConfigAccess(machine.qtest)  # pc has no ECAM
+            if not firmware_ready(machine):  # pc has no ECAM: ports are shared with firmware
+                raise PciError(
+                    f"{spec.machine} under firmware {spec.firmware!r}: config space is only "
+                    "reachable through ports 0xcf8/0xcfc, which the firmware is using; "
+                    "`await driverkit.pci.wait_for_firmware(m)` before `m.pci`")
+            cfg = PortConfigAccess(machine.qtest)
         bus = cls(machine, cfg, plat, assign=bare)
         if not bare:
             _wait(bus._firmware_done, FIRMWARE_TIMEOUT,
