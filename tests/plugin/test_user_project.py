@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+
+import pytest
 
 from .runner import run_pytest, write_project
 
@@ -117,8 +120,9 @@ def test_a_bare_project_needs_no_asyncio_config(tmp_path):
     assert "not natively supported" not in res.out
 
 
-def test_shared_machine_is_reset_and_a_culprit_is_named(tmp_path):
-    write_project(tmp_path, {"test_shared.py": SHARED})
+@pytest.mark.parametrize("ini", ["", "[pytest]\nasyncio_mode = auto\n"], ids=["strict", "auto"])
+def test_shared_machine_is_reset_and_a_culprit_is_named(tmp_path, ini):
+    write_project(tmp_path, {"test_shared.py": SHARED, "pytest.ini": ini or "[pytest]\n"})
     res = run_pytest(tmp_path, "-q")
     # the killer test passes its call phase but errors at teardown, named as the culprit
     assert res.outcomes() == {"passed": 4, "error": 1}, res.out
@@ -258,3 +262,10 @@ def test_xdist_workers_keep_machines_apart(tmp_path):
     res = run_pytest(tmp_path, "-q", "-n", "2", "--driverkit-artifacts", str(art))
     assert res.outcomes() == {"failed": 1, "passed": 3}, res.out
     assert [p.name for p in art.iterdir()] == ["test_par.py__test_many[3]"]
+
+
+def test_the_example_project_passes_as_a_user_would_run_it(tmp_path):
+    example = Path(__file__).parents[2] / "examples" / "edu_from_scratch"
+    shutil.copytree(example, tmp_path / "edu", ignore=shutil.ignore_patterns("__pycache__"))
+    res = run_pytest(tmp_path / "edu", "-q", "--driverkit-machine", "q35,pc")
+    assert res.outcomes() == {"passed": 12}, res.out
