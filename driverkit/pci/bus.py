@@ -25,7 +25,14 @@ from .device import (
     PciDevice,
 )
 from .firmware import firmware_ready
-from .platform import BARE_PIIX3_ROUTES, PIIX3_PIRQ_ROUTE, Q35_ECAM, PciPlatform, platform_for
+from .platform import (
+    BARE_PIIX3_ROUTES,
+    PIIX3_PIRQ_ROUTE,
+    Q35_ECAM,
+    VIRT_ECAM_LOW,
+    PciPlatform,
+    platform_for,
+)
 
 if TYPE_CHECKING:
     from ..machine.machine import Machine
@@ -58,6 +65,9 @@ class PciBus:
         bare = spec.firmware == "bare"
         if plat.ecam is not None:
             cfg: ConfigAccess = EcamConfigAccess(machine.qtest, plat.ecam)
+            if not _present(cfg, (0, 0, 0)):  # virt,highmem=off: the low 16-bus ECAM
+                cfg = EcamConfigAccess(machine.qtest, VIRT_ECAM_LOW, buses=16)
+                plat = plat.without_high_mmio()
         elif bare:
             cfg = PortConfigAccess(machine.qtest)
         elif spec.machine == "q35":

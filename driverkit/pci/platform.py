@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 Q35_ECAM = 0xB000_0000
 VIRT_ECAM_HIGH = 0x40_1000_0000
+VIRT_ECAM_LOW = 0x3F00_0000  # 16 buses, when highmem is off
 VIRT_PIO_WINDOW = 0x3EFF_0000
 VIRT_PCIE_SPI_BASE = 3  # GPEX INTA..INTD are SPIs 3..6
 ICH9_PIRQ_GSI_BASE = 16
@@ -39,6 +40,13 @@ class PciPlatform:
     mem64: Window
     io_cpu_base: int | None  # CPU address of I/O port 0 when ports are MMIO-mapped (arm)
     ecam: int | None  # ECAM base when it is always there (arm virt)
+
+    def without_high_mmio(self) -> "PciPlatform":
+        """No window above 4 GiB (arm virt,highmem=off): split the 32-bit one, the upper half
+        for 64-bit prefetchable BARs, so the two kinds never overlap."""
+        mid = self.mem32.start + (self.mem32.size // 2 & ~0xFFFFF)
+        return PciPlatform(self.machine, self.io, Window(self.mem32.start, mid),
+                           Window(mid, self.mem32.end), self.io_cpu_base, self.ecam)
 
     def root_intx_line(self, slot: int, pin: int, cfg_read=None) -> int:
         """The interrupt controller input for INT(A+pin) of a root-bus device in `slot`.

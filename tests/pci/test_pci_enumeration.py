@@ -150,6 +150,22 @@ async def test_aarch64_virt_bridge_and_64bit_bar():
         assert mem.readl(0x40) == 0xA5A55A5A
 
 
+async def test_aarch64_virt_without_highmem_uses_the_low_ecam():
+    spec = MachineSpec(arch="aarch64", devices=["edu", "ivshmem-plain,memdev=s"],
+                       extra_args=["-M", "highmem=off",
+                                   "-object", "memory-backend-ram,id=s,size=1M"])
+    async with Machine(spec) as m:
+        assert m.pci.cfg.base == 0x3F00_0000 and m.pci.cfg.buses == 16
+        shm = m.pci.find(*IVSHMEM)
+        assert 0x1000_0000 <= shm.bars[2].address < 0x3EFF_0000  # no high window to use
+        edu = m.pci.find(*EDU)
+        edu.enable()
+        shm.enable()
+        assert edu.iomap(0).readl(0) == EDU_ID
+        shm.iomap(2).writel(0, 0x5EED)
+        assert shm.iomap(2).readl(0) == 0x5EED
+
+
 async def test_lookup_and_bad_config_access_errors():
     async with Machine(MachineSpec(devices=["edu"])) as m:
         with pytest.raises(DeviceNotFound, match="1234:11e8"):
