@@ -158,13 +158,15 @@ def boot(
     kconfig: KernelConfig,
     *,
     kernel_at: int | None = None,
-    machine_memory_top: int | None = None,
     reserve: Iterable[tuple[str, int, int]] = (),
+    initrd: tuple[int, int] | None = None,
 ) -> BootState:
     """Run the model of setup_arch() over a firmware map and a parsed command line.
 
     reserve: (name, start, size) boot-time reservations made before the kernel's own
     allocations (memblock_reserve, as early_reserve_memory does), e.g. a firmware carve-out.
+    initrd: [start, end) where the loader put the initrd (early_reserve_initrd); it is moved
+    when it lies outside usable RAM and handed back to the page allocator at the end.
     """
     log: list[str] = []
     warnings = list(cl.warnings)
@@ -221,6 +223,9 @@ def boot(
             )
         mb.reserve(start, size, name)
         carveouts.append(Carveout(name, start, size, "boot-time reservation (given)"))
+    if initrd is not None:  # early_reserve_initrd: where the loader put it
+        i0, i1 = initrd
+        mb.reserve(i0, -(-i1 // PAGE) * PAGE - i0, "initrd")
 
     if cl.log_buf_len > DEFAULT_LOG_BUF:
         n = cl.log_buf_len
@@ -230,6 +235,18 @@ def boot(
             ("log_buf infos", (n >> 5) * 88),
         ):
             mb.phys_alloc_range(size, 8, 0, 0, name=what)
+    initrd_now = None
+    if initrd is not None:  # reserve_initrd: move it into RAM the kernel maps
+        i0, i1 = initrd
+        if any(a <= i0 and i1 <= b for a, b in mb.memory):
+            initrd_now = (i0, -(-i1 // PAGE) * PAGE)
+        else:
+            area = -(-(i1 - i0) // PAGE) * PAGE
+            new = mb.phys_alloc_range(area, PAGE, 0, 0, name="initrd (relocated)")
+            if new:
+                log.append(f"Allocated new RAMDISK: [mem {new:#010x}-{new + (i1 - i0) - 1:#010x}]")
+                initrd_now = (new, new + area)
+            mb.free(i0, -(-i1 // PAGE) * PAGE - i0)
     mb.phys_alloc_range(NODE_DATA_SIZE, PAGE, 0, 0, name="NODE_DATA(0)")
 
     # CMA: dma_contiguous_reserve(max_pfn_mapped << PAGE_SHIFT)
@@ -251,6 +268,11 @@ def boot(
     crash: list[tuple[int, int, str]] = []
     if kconfig.enabled("KEXEC_CORE"):
         _reserve_crashkernel(mb, cl, carveouts, crash, log, warnings)
+
+    # sparse_init: the struct-page array, 2 MiB per present 128 MiB section, above 16 MiB
+    sections = {s >> 27 for a, b in mb.memory for s in range(a, b, 1 << 27)}
+    sections |= {(b - 1) >> 27 for a, b in mb.memory}
+    mb.phys_alloc_range(len(sections) * 2 * MiB, 2 * MiB, 16 * MiB, 0, name="vmemmap")
 
     if max_pfn > (FOUR_G >> 12) and kconfig.enabled("SWIOTLB"):
         addr = mb.phys_alloc_range(SWIOTLB_DEFAULT, PAGE, 0, FOUR_G, name="swiotlb")
@@ -277,6 +299,8 @@ def boot(
             if src:
                 carveouts.append(Carveout(src, e.addr, e.size))
 
+    if initrd_now is not None:  # free_initrd_mem: back to the page allocator after unpacking
+        mb.free(initrd_now[0], initrd_now[1] - initrd_now[0])
     zones = _zones(mb, max_pfn)
     return BootState(
         firmware=list(firmware),

@@ -32,6 +32,10 @@ HIGH_TABLES = {"pc": 0x20000, "q35": 0x21000}
 #: the block maps fine).
 ACPI_TABLES = {"pc": (0x20000, 0x1AD8), "q35": (0x20000, 0x22E1)}
 
+#: QEMU's acpi_data_size for the two machines: `-initrd` is loaded page-aligned so that it ends
+#: at or below (top of low RAM - this) [verified from the kernel's "RAMDISK:" lines].
+QEMU_INITRD_GAP = {"pc": 0x20000, "q35": 0x30000}
+
 AMD_HT_START = 0xFD_0000_0000
 AMD_HT_SIZE = 0x3_0000_0000  # up to 0xffffffffff
 KVM_IDENTITY_MAP = (0xFEFFC000, 0x4000)
@@ -157,3 +161,14 @@ def firmware_e820(
     return apply_seabios(
         qemu_fw_cfg_e820(machine, memory, accel=accel), machine, high_tables=high_tables
     )
+
+
+def qemu_initrd_range(machine: str, memory: int, size: int) -> tuple[int, int]:
+    """[start, end) where QEMU's x86_load_linux() puts an `-initrd` of `size` bytes."""
+    m = normalize_machine(machine)
+    below, _ = ram_split(m, memory)
+    initrd_max = below - QEMU_INITRD_GAP[m] - 1
+    start = (initrd_max - size) & ~0xFFF
+    if size <= 0 or start < 0x100000:
+        raise MemModelError(f"initrd of {size:#x} bytes does not fit below {initrd_max:#x}")
+    return start, start + size

@@ -108,13 +108,29 @@ def _region_intersects_ram(root: Resource, start: int, end: int) -> str:
 
 
 def _ram_coverage(root: Resource, start: int, end: int) -> str:
-    """pat_pagerange_is_ram: 1 all RAM, 0 no RAM, -1 mixed (over System RAM nodes)."""
-    covered = 0
-    for r in _ram_nodes(root, start, end):
-        covered += min(r.end, end) - max(r.start, start) + 1
-    if covered == 0:
+    """pat_pagerange_is_ram(): "all" (1), "none" (0) or "mixed" (-1), as the kernel decides.
+
+    Pages below 1 MiB are skipped, only pages wholly inside System RAM count (so 0x9f000,
+    half EBDA, is not RAM), and "mixed" means a non-RAM gap *before* a RAM chunk: a range
+    that starts in RAM and runs past its end counts as RAM [verified: ioremap of
+    0xf7ff000+0x2000 across RAM and a memmap=! range works when the RAM page is reserved].
+    """
+    start_pfn = max(start // PAGE, 0x100000 // PAGE)
+    end_pfn = -(-(end + 1) // PAGE)
+    if start_pfn >= end_pfn:
         return "none"
-    return "all" if covered == end - start + 1 else "mixed"
+    cur, ram, not_ram = start_pfn, False, False
+    for r in sorted(_ram_nodes(root, start, end), key=lambda r: r.start):
+        lo = max(-(-r.start // PAGE), start_pfn)
+        hi = min((r.end + 1) // PAGE, end_pfn)
+        if hi <= lo:
+            continue
+        not_ram |= lo > cur
+        ram = True
+        cur = hi
+        if ram and not_ram:
+            return "mixed"
+    return "all" if ram else "none"
 
 
 def _ioremap(

@@ -15,7 +15,14 @@ from ..units import format_size, parse_size
 from .boot import BootState, boot
 from .cmdline import KernelCmdline, parse_cmdline
 from .e820 import E820Entry, E820Type, parse_e820_log, parse_fw_cfg_e820
-from .firmware import ACPI_TABLES, FOUR_G, apply_seabios, firmware_e820, normalize_machine
+from .firmware import (
+    ACPI_TABLES,
+    FOUR_G,
+    apply_seabios,
+    firmware_e820,
+    normalize_machine,
+    qemu_initrd_range,
+)
 from .gates import Probe, WbRange, probe
 from .kconfig import KernelConfig
 from .limits import limits as compute_limits
@@ -242,6 +249,7 @@ def plan(
     defaults: bool = True,
     accel: str = "tcg",
     reserve: Iterable[tuple[str, int, int]] = (),
+    initrd_size: int | str = 0,
 ) -> MemPlan:
     """Predict what a Linux guest does with its physical memory.
 
@@ -254,13 +262,17 @@ def plan(
     accel: "tcg" or "kvm" (KVM adds the 0xfeffc000 identity-map reservation).
     reserve: (name, start, size) boot-time reservations at fixed addresses (a firmware
     carve-out, ...): reserved in memblock first and listed in `carveouts`.
+    initrd_size: size of QEMU's -initrd, which sits at the top of low RAM during boot (and is
+    moved when mem= excludes it), so it shifts boot allocations; 0 = none.
     """
     m = normalize_machine(machine)
     mem = parse_size(memory, "memory")
     kc = KernelConfig.load(kernel_config)
     cl = parse_cmdline(cmdline, strict=strict)
     fw, source = _firmware_map(m, mem, e820, accel)
-    st = boot(fw, cl, kc, kernel_at=kernel_at, reserve=reserve)
+    isize = parse_size(initrd_size, "initrd size")
+    initrd = qemu_initrd_range(m, mem, isize) if isize else None
+    st = boot(fw, cl, kc, kernel_at=kernel_at, reserve=reserve, initrd=initrd)
     root, rb_log = build_iomem(st, platform_resources(m, mem, defaults=defaults))
     wb = _wb_ranges(fw, m)
     lim = compute_limits(st, kc)

@@ -66,8 +66,9 @@ def platform_resources(machine: str, memory: int, *, defaults: bool = True) -> l
     hole64 = -(-((1 << 32) + above) // GiB) * GiB
     out.append(PlatformRes(hole64, hole64 + PCI_HOLE64[m] - 1, "PCI Bus 0000:00", False, "mid"))
     out += [
-        PlatformRes(0xFED00000, 0xFED003FF, "PNP0103:00", True, "mid", "request"),
-        PlatformRes(0xFED00000, 0xFED003FF, "HPET 0", True, "mid"),
+        # neither is busy: a driver's request_mem_region(0xfed00000, 0x400) succeeds [verified]
+        PlatformRes(0xFED00000, 0xFED003FF, "PNP0103:00", False, "mid"),
+        PlatformRes(0xFED00000, 0xFED003FF, "HPET 0", False, "mid"),
     ]
     if m == "q35":
         out += [

@@ -101,7 +101,13 @@ def test_crashkernel_placement(name, kernel_at):
 
 def test_crashkernel_range_rounds_memory_up_to_128M():
     case = IOMEM["pc_256M_crashround"]  # crashkernel=256M-:32M with 255 MiB of RAM
-    p = plan("pc", "256M", case["cmdline"], kernel_at=_kernel_at(case["iomem"]))
+    p = plan(
+        "pc",
+        "256M",
+        case["cmdline"],
+        kernel_at=_kernel_at(case["iomem"]),
+        initrd_size=case["initrd_size"],
+    )
     assert [(c.size >> 20, c.start >> 20) for c in p.state.carveouts] == _crash_mb(
         case["crashkernel"]
     )
@@ -110,7 +116,13 @@ def test_crashkernel_range_rounds_memory_up_to_128M():
 @pytest.mark.parametrize("name", sorted(IOMEM))
 def test_proc_iomem_matches_real_guest(name):
     case = IOMEM[name]
-    p = plan(case["machine"], case["memory"], case["cmdline"], kernel_at=_kernel_at(case["iomem"]))
+    p = plan(
+        case["machine"],
+        case["memory"],
+        case["cmdline"],
+        kernel_at=_kernel_at(case["iomem"]),
+        initrd_size=case["initrd_size"],
+    )
     assert p.diff_iomem(case["iomem"], kernel=True) == []
     assert p.memory_total_kb == case["memory_total_kb"]
 
