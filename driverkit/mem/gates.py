@@ -45,6 +45,7 @@ class Probe:
     devmem_mmap: str
     devmem_read: str
     reason: str
+    ram: str = "none"  # region_intersects with System RAM: "all" | "none" | "mixed"
 
     def to_json(self) -> dict:
         return {
@@ -55,6 +56,7 @@ class Probe:
             "request_mem_region": self.request_mem_region,
             "devmem_mmap": self.devmem_mmap,
             "devmem_read": self.devmem_read,
+            "ram": self.ram,
             "reason": self.reason,
         }
 
@@ -229,7 +231,8 @@ def probe(
     else:
         dr, rd = "EFAULT", f"above high_memory ({high:#x}), mmap it instead"
     reasons.append(f"/dev/mem read {dr}: {rd}")
-    return Probe(start, size, ioremap, memremap, rmr, dm, dr, "; ".join(reasons))
+    ram = {"intersects": "all", "disjoint": "none"}.get(ri, "mixed")
+    return Probe(start, size, ioremap, memremap, rmr, dm, dr, "; ".join(reasons), ram)
 
 
 def _devmem_mmap(

@@ -43,6 +43,8 @@ def test_json_contract(capsys):
         "ok",
     )
     assert "PAT conflict" in pr["reason"]
+    assert (pr["request_mem_region"], pr["devmem_mmap"], pr["ram"]) == ("fail", "EPERM", "none")
+    assert obj["limits"]["vmalloc_max"] > 100 << 20
 
 
 def test_text_svg_and_iomem(tmp_path, capsys):
