@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 async def _probe(args: argparse.Namespace) -> dict:
     async with Machine(spec_from_args(args)) as m:
-        devices = [d.to_json() for d in m.pci] if m.spec.arch == "x86_64" else []
+        devices = [d.to_json() for d in m.pci]
         memory = [
             {"start": r.start, "end": r.end, "kind": r.kind, "backing": r.backing, "name": r.name}
             for r in m.flat.ranges

@@ -168,6 +168,11 @@ class Machine:
         self._mem_bus = QtestBus(self.qtest)
         self._port_bus = PortBus(self.qtest)
         self._build_resources()
+        if spec.firmware == "seabios":
+            # Let SeaBIOS finish assigning BARs before anyone touches config space.
+            from ..pci.firmware import wait_for_firmware
+
+            await wait_for_firmware(self)
 
     async def _until_alive(self, coro: Any, what: str) -> Any:
         """Await `coro`, but fail with MachineDied as soon as QEMU exits."""
