@@ -41,6 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "etc/e820 file (binary)",
     )
     p.add_argument(
+        "--initrd-size",
+        default="0",
+        metavar="SIZE",
+        help="size of QEMU's -initrd (it shifts boot allocations near the top of low RAM)",
+    )
+    p.add_argument(
         "--lenient",
         action="store_true",
         help="read the command line as leniently as the kernel does, warning instead of failing",
@@ -79,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         e820=e820,
         strict=not args.lenient,
         accel=args.accel,
+        initrd_size=args.initrd_size,
     )
     if args.svg:
         try:

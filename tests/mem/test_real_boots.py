@@ -132,3 +132,16 @@ def test_iomem_text_is_line_exact_for_pc_mem248M():
     p = plan("pc", "256M", "mem=248M", kernel_at=_kernel_at(case["iomem"]))
     real = [ln for ln in case["iomem"].splitlines() if not re.search(r": 0000:00:0", ln)]
     assert p.iomem_text().splitlines() == real
+
+
+@pytest.mark.parametrize("name", sorted(BOOTED))
+def test_zone_ranges_and_last_pfn(name):
+    """The "Zone ranges:" block and the first last_pfn line of the same measured boots."""
+    case = BOOTED[name]
+    p = plan(case["machine"], case["memory"], case["cmdline"], strict=False)
+    got = [
+        [z.name, None, None] if z.empty else [z.name, f"{z.start:#018x}", f"{z.end - 1:#018x}"]
+        for z in p.state.zones
+    ]
+    assert got == case["zones"]
+    assert f"{p.state.max_pfn:#x}" == case["last_pfn"]
