@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING
 
 from construct import BitsInteger, BitStruct, ByteSwapped, Flag, Int32ul
 
-from driverkit.errors import DeviceRefused, MachineTimeout
+from driverkit.errors import MachineTimeout
 from driverkit.regs import RO, RW, WO, Register, RegisterMap
 
-from .base import Driver, Needs
-from .primecell import decode_id, id_register
+from .base import Needs
+from .primecell import PrimeCellDriver, id_register
 
 if TYPE_CHECKING:
-    from driverkit.machine.machine import Machine
+    pass
 
 BASE, SIZE, SPI = 0x09000000, 0x1000, 1
 PRIMECELL_ID = bytes.fromhex("111014000df005b1")
@@ -61,11 +61,8 @@ class Pl011Regs(RegisterMap):
     pcell_id3 = id_register(7, PRIMECELL_ID[7])
 
 
-def primecell_words(regs: RegisterMap) -> list[int]:
-    return [getattr(regs, f"{k}_id{i}").read() for k in ("periph", "pcell") for i in range(4)]
 
-
-class Pl011(Driver):
+class Pl011(PrimeCellDriver):
     """The virt board's PL011: transmit bytes; they appear in `m.console`."""
 
     name = "pl011"
@@ -74,16 +71,9 @@ class Pl011(Driver):
     regs: Pl011Regs
     spi = SPI
 
-    @classmethod
-    async def probe(cls, machine: "Machine") -> "Pl011":
-        regs = Pl011Regs(machine.ioremap(BASE, SIZE, name="pl011"))
-        ident = decode_id(primecell_words(regs))
-        if ident["part"] != 0x011 or ident["cell_id"] != 0xB105F00D:
-            raise DeviceRefused(f"no PL011 at {BASE:#x}: PrimeCell ID {ident}")
-        return cls(machine, regs)
-
-    def info(self) -> dict:
-        return {**super().info(), **decode_id(primecell_words(self.regs))}
+    base = BASE
+    size = SIZE
+    part = 0x011
 
     def enable(self) -> None:
         """Set UARTEN and TXE in CR (reset leaves UARTEN off; QEMU 7.2 sends anyway)."""

@@ -10,15 +10,13 @@ from typing import TYPE_CHECKING
 
 from construct import Int32ul
 
-from driverkit.errors import DeviceRefused
 from driverkit.regs import RO, RW, WO, Register, RegisterMap
 
-from .base import Driver, Needs, controller_line
-from .pl011 import primecell_words
-from .primecell import decode_id, id_register
+from .base import Needs, controller_line
+from .primecell import PrimeCellDriver, id_register
 
 if TYPE_CHECKING:
-    from driverkit.machine.machine import Machine
+    pass
 
 BASE, SIZE, SPI = 0x09010000, 0x1000, 2
 PRIMECELL_ID = bytes.fromhex("311014000df005b1")
@@ -44,7 +42,7 @@ class Pl031Regs(RegisterMap):
     pcell_id3 = id_register(7, PRIMECELL_ID[7])
 
 
-class Pl031(Driver):
+class Pl031(PrimeCellDriver):
     """The virt board's PL031: read the time, raise and clear the alarm interrupt."""
 
     name = "pl031"
@@ -53,16 +51,9 @@ class Pl031(Driver):
     regs: Pl031Regs
     spi = SPI
 
-    @classmethod
-    async def probe(cls, machine: "Machine") -> "Pl031":
-        regs = Pl031Regs(machine.ioremap(BASE, SIZE, name="pl031"))
-        ident = decode_id(primecell_words(regs))
-        if ident["part"] != 0x031 or ident["cell_id"] != 0xB105F00D:
-            raise DeviceRefused(f"no PL031 at {BASE:#x}: PrimeCell ID {ident}")
-        return cls(machine, regs)
-
-    def info(self) -> dict:
-        return {**super().info(), **decode_id(primecell_words(self.regs))}
+    base = BASE
+    size = SIZE
+    part = 0x031
 
     def time(self) -> int:
         return self.regs.dr.read()

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, ClassVar
+
 from construct import Int32ul
 
-from driverkit.regs import RO, Register
+from driverkit.errors import DeviceRefused
+from driverkit.regs import RO, Register, RegisterMap
+
+from .base import Driver
+
+if TYPE_CHECKING:
+    from driverkit.machine.machine import Machine
+
+CELL_ID = 0xB105F00D
 
 
 def id_register(index: int, value: int) -> Register:
@@ -18,3 +28,27 @@ def decode_id(words: list[int]) -> dict:
     cid = sum((w & 0xFF) << (8 * i) for i, w in enumerate(words[4:]))
     return {"part": pid & 0xFFF, "designer": (pid >> 12) & 0xFF, "revision": (pid >> 20) & 0xF,
             "cell_id": cid}
+
+
+def primecell_words(regs: RegisterMap) -> list[int]:
+    """PeriphID0-3 then PCellID0-3, as read from a map that declares them (id_register)."""
+    return [getattr(regs, f"{k}_id{i}").read() for k in ("periph", "pcell") for i in range(4)]
+
+
+class PrimeCellDriver(Driver):
+    """A PrimeCell peripheral at a fixed address, recognised by its part number."""
+
+    base: ClassVar[int]
+    size: ClassVar[int] = 0x1000
+    part: ClassVar[int]
+
+    @classmethod
+    async def probe(cls, machine: "Machine"):
+        regs = cls.Regs(machine.ioremap(cls.base, cls.size, name=cls.name))
+        ident = decode_id(primecell_words(regs))
+        if ident["part"] != cls.part or ident["cell_id"] != CELL_ID:
+            raise DeviceRefused(f"no {cls.name.upper()} at {cls.base:#x}: PrimeCell ID {ident}")
+        return cls(machine, regs)
+
+    def info(self) -> dict:
+        return {**super().info(), **decode_id(primecell_words(self.regs))}

@@ -17,8 +17,13 @@ import zlib
 
 from driverkit import Machine
 from driverkit.errors import DriverkitError, MailboxError
-from driverkit.firmware import (FirmwareMailbox, carveout_plan, firmware_spec, parse_console_map,
-                                predict_carveout)
+from driverkit.firmware import (
+    FirmwareMailbox,
+    carveout_plan,
+    firmware_spec,
+    parse_console_map,
+    predict_carveout,
+)
 
 
 async def main(args: argparse.Namespace) -> int:

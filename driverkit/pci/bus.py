@@ -14,9 +14,9 @@ from ..errors import DeviceNotFound, MachineTimeout, PciError, ResourceBusy
 from .assign import assign_resources, close_bridge_windows
 from .config import ConfigAccess, EcamConfigAccess, PortConfigAccess
 from .device import (
-    COMMAND,
     CMD_IO,
     CMD_MEMORY,
+    COMMAND,
     HEADER_TYPE,
     PRIMARY_BUS,
     SECONDARY_BUS,

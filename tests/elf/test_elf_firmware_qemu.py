@@ -10,8 +10,13 @@ import pytest_asyncio
 from driverkit import Machine, MachineSpec
 from driverkit.elf import ElfImage
 from driverkit.errors import FirmwareError
-from driverkit.firmware import (FirmwareMailbox, FwState, firmware_spec, parse_console_map,
-                                predict_carveout)
+from driverkit.firmware import (
+    FirmwareMailbox,
+    FwState,
+    firmware_spec,
+    parse_console_map,
+    predict_carveout,
+)
 
 MiB = 1 << 20
 EDU_ID = 0x010000ED

@@ -9,12 +9,18 @@ import signal
 from pathlib import Path
 
 import pytest
+from fw_helpers import assert_torn_down, objcopy
 
 from driverkit import Machine
-from driverkit.errors import (ArtifactMissing, ElfError, FirmwareError, MachineDied,
-                              MachineTimeout, SymbolNotFound)
+from driverkit.errors import (
+    ArtifactMissing,
+    ElfError,
+    FirmwareError,
+    MachineDied,
+    MachineTimeout,
+    SymbolNotFound,
+)
 from driverkit.firmware import FirmwareMailbox, firmware_path, firmware_spec
-from fw_helpers import assert_torn_down, objcopy
 
 
 def test_unbuilt_firmware_says_how_to_build_it(tmp_path, monkeypatch):

@@ -10,8 +10,14 @@ import pytest
 from driverkit import Machine
 from driverkit.elf import ElfImage
 from driverkit.errors import FirmwareError, MemModelError
-from driverkit.firmware import (FirmwareMailbox, carveout_plan, firmware_map, firmware_spec,
-                                parse_console_map, predict_carveout)
+from driverkit.firmware import (
+    FirmwareMailbox,
+    carveout_plan,
+    firmware_map,
+    firmware_spec,
+    parse_console_map,
+    predict_carveout,
+)
 
 MiB = 1 << 20
 IMAGE = (0x100000, 0x108000)         # a stand-in image range for the pure tests

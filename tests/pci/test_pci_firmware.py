@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 from driverkit import Machine, MachineSpec
 from driverkit.pci import wait_for_firmware
-from driverkit.pci.firmware import firmware_ready
 from driverkit.pci.config import EcamConfigAccess, PortConfigAccess
+from driverkit.pci.firmware import firmware_ready
 
 EDU = (0x1234, 0x11E8)
 
