@@ -41,6 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "etc/e820 file (binary)",
     )
     p.add_argument(
+        "--qemu-defaults",
+        action="store_true",
+        help="model QEMU with its default devices (VGA, NIC); default: -nodefaults, as driverkit "
+        "launches machines",
+    )
+    p.add_argument(
         "--initrd-size",
         default="0",
         metavar="SIZE",
@@ -86,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         strict=not args.lenient,
         accel=args.accel,
         initrd_size=args.initrd_size,
+        defaults=args.qemu_defaults,
     )
     if args.svg:
         try:

@@ -23,6 +23,16 @@ FOUR_G = 1 << 32
 #: (132 KiB). It follows the size of the ACPI tables QEMU generates (the machine type and its
 #: devices), not the RAM size.
 HIGH_TABLES = {"pc": 0x20000, "q35": 0x21000}
+#: Under -nodefaults (how driverkit launches machines) q35 also reserves 0x20000 [verified,
+#: also with -smp 4/8 and extra devices such as edu or pci-testdev].
+HIGH_TABLES_NODEFAULTS = {"pc": 0x20000, "q35": 0x20000}
+
+
+def high_table_size(machine: str, defaults: bool = True) -> int:
+    """SeaBIOS's high-table reservation for a machine with or without QEMU's default devices."""
+    m = normalize_machine(machine)
+    return (HIGH_TABLES if defaults else HIGH_TABLES_NODEFAULTS)[m]
+
 
 #: Where QEMU's ACPI tables sit inside that block and how far they reach, measured from the
 #: kernel's "ACPI: Reserving ... table memory" lines: they start 128 KiB below the top of low
@@ -130,7 +140,11 @@ def _sb_add(table: list[E820Entry], start: int, size: int, typ: int) -> list[E82
 def apply_seabios(
     fw_cfg: list[E820Entry], machine: str, *, high_tables: int | None = None
 ) -> list[E820Entry]:
-    """Apply SeaBIOS 1.16's edits to a raw `etc/e820` table: the map the kernel receives."""
+    """Apply SeaBIOS 1.16's edits to a raw `etc/e820` table: the map the kernel receives.
+
+    high_tables: the size of SeaBIOS's high-table block (default: the measured size for the
+    machine with QEMU's default devices, see high_table_size()).
+    """
     m = normalize_machine(machine)
     hi = HIGH_TABLES[m] if high_tables is None else high_tables
     table: list[E820Entry] = []
@@ -155,12 +169,19 @@ def apply_seabios(
 
 
 def firmware_e820(
-    machine: str, memory: int, *, accel: str = "tcg", high_tables: int | None = None
+    machine: str,
+    memory: int,
+    *,
+    accel: str = "tcg",
+    high_tables: int | None = None,
+    defaults: bool = True,
 ) -> list[E820Entry]:
-    """The BIOS-e820 map a QEMU 7.2 + SeaBIOS 1.16 guest kernel prints."""
-    return apply_seabios(
-        qemu_fw_cfg_e820(machine, memory, accel=accel), machine, high_tables=high_tables
-    )
+    """The BIOS-e820 map a QEMU 7.2 + SeaBIOS 1.16 guest kernel prints.
+
+    defaults: QEMU's default devices are present (False for -nodefaults, as driverkit runs it).
+    """
+    hi = high_table_size(machine, defaults) if high_tables is None else high_tables
+    return apply_seabios(qemu_fw_cfg_e820(machine, memory, accel=accel), machine, high_tables=hi)
 
 
 def qemu_initrd_range(machine: str, memory: int, size: int) -> tuple[int, int]:

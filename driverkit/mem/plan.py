@@ -20,6 +20,7 @@ from .firmware import (
     FOUR_G,
     apply_seabios,
     firmware_e820,
+    high_table_size,
     normalize_machine,
     qemu_initrd_range,
 )
@@ -34,14 +35,16 @@ E820Input = bytes | str | Sequence[E820Entry] | Sequence[tuple[int, int, int]]
 
 
 def _firmware_map(
-    machine: str, memory: int, e820: E820Input | None, accel: str = "tcg"
+    machine: str, memory: int, e820: E820Input | None, accel: str = "tcg", defaults: bool = True
 ) -> tuple[list[E820Entry], str]:
     if e820 is None:
-        return firmware_e820(machine, memory, accel=accel), "predicted (QEMU 7.2 + SeaBIOS 1.16)"
+        fw = firmware_e820(machine, memory, accel=accel, defaults=defaults)
+        return fw, "predicted (QEMU 7.2 + SeaBIOS 1.16)"
     if isinstance(e820, (bytes, bytearray, memoryview)):
-        return apply_seabios(
-            parse_fw_cfg_e820(bytes(e820)), machine
-        ), "fw_cfg etc/e820 + SeaBIOS edits"
+        fw = apply_seabios(
+            parse_fw_cfg_e820(bytes(e820)), machine, high_tables=high_table_size(machine, defaults)
+        )
+        return fw, "fw_cfg etc/e820 + SeaBIOS edits"
     if isinstance(e820, str):
         entries = parse_e820_log(e820)
         if not entries:
@@ -258,7 +261,8 @@ def plan(
     kernel_config: a /boot/config-* path or dict (default: Debian 6.1 cloud-amd64);
     e820: the real firmware map (entries, raw fw_cfg etc/e820 bytes, or a dmesg text).
     kernel_at: physical _text (default CONFIG_PHYSICAL_START; KASLR moves it in reality);
-    defaults: QEMU's default VGA + NIC option ROMs are present (False for -nodefaults).
+    defaults: QEMU's default devices are present; False models -nodefaults, as driverkit
+    launches machines (q35's SeaBIOS block is then 128K, not 132K; only one option ROM).
     accel: "tcg" or "kvm" (KVM adds the 0xfeffc000 identity-map reservation).
     reserve: (name, start, size) boot-time reservations at fixed addresses (a firmware
     carve-out, ...): reserved in memblock first and listed in `carveouts`.
@@ -269,7 +273,7 @@ def plan(
     mem = parse_size(memory, "memory")
     kc = KernelConfig.load(kernel_config)
     cl = parse_cmdline(cmdline, strict=strict)
-    fw, source = _firmware_map(m, mem, e820, accel)
+    fw, source = _firmware_map(m, mem, e820, accel, defaults)
     isize = parse_size(initrd_size, "initrd size")
     initrd = qemu_initrd_range(m, mem, isize) if isize else None
     st = boot(fw, cl, kc, kernel_at=kernel_at, reserve=reserve, initrd=initrd)

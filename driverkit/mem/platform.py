@@ -1,9 +1,10 @@
 """The /proc/iomem entries that do not come from e820: PCI windows, ROMs, APICs, HPET.
 
 Measured from real QEMU 7.2 + SeaBIOS 1.16.2 guests (Debian 6.1.0-56-cloud-amd64, TCG,
-default devices) with `cat /proc/iomem`. Device BARs (`0000:00:02.0` ...) depend on the
-devices on the command line and are not predicted; the ROM entries are those of QEMU's
-default VGA + e1000 option ROMs (`defaults=False` for -nodefaults machines).
+default devices, and -nodefaults) with `cat /proc/iomem`. Device BARs (`0000:00:02.0` ...)
+depend on the devices on the command line and are not predicted. The ROM entries are those
+of QEMU's default VGA + NIC option ROMs, or (`defaults=False`, -nodefaults -kernel) the
+linuxboot ROM alone.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ def platform_resources(machine: str, memory: int, *, defaults: bool = True) -> l
             PlatformRes(0xCA000, 0xCADFF, "Adapter ROM", True, "pre"),
             PlatformRes(0xCB000, 0xCB5FF, "Adapter ROM", True, "pre"),
         ]
+    else:  # -nodefaults -kernel: only the linuxboot option ROM, which lands at 0xc0000
+        out.append(PlatformRes(0xC0000, 0xC05FF, "Video ROM", True, "pre"))
     out.append(PlatformRes(0xF0000, 0xFFFFF, "System ROM", True, "pre"))
     out += [
         PlatformRes(0xFEC00000, 0xFEC003FF, "IOAPIC 0", True, "mid"),
@@ -72,7 +75,9 @@ def platform_resources(machine: str, memory: int, *, defaults: bool = True) -> l
     ]
     if m == "q35":
         out += [
-            PlatformRes(0xB0000000, 0xBFFFFFFF, "pnp 00:05", True, "final", "request"),
+            PlatformRes(
+                0xB0000000, 0xBFFFFFFF, f"pnp 00:0{5 if defaults else 4}", True, "final", "request"
+            ),
             PlatformRes(0xB0000000, 0xBFFFFFFF, "PCI MMCONFIG 0000 [bus 00-ff]", True, "final"),
         ]
     return out

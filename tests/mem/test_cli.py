@@ -66,9 +66,14 @@ def test_text_svg_and_iomem(tmp_path, capsys):
         == 0
     )
     out = capsys.readouterr().out
-    assert "Crash kernel" in out and "swiotlb" in out and "Memory: .../5242356K" in out
+    # the CLI models driverkit's -nodefaults machines; --qemu-defaults a plain QEMU (measured)
+    assert "Crash kernel" in out and "swiotlb" in out and "Memory: .../5242360K" in out
     root = ET.fromstring(svg.read_text())
     assert root.tag.endswith("svg") and "Crash kernel" in svg.read_text()
+    assert (
+        main(["memplan", "--machine", "q35", "--memory", "256M", "--qemu-defaults", "--json"]) == 0
+    )
+    assert json.loads(capsys.readouterr().out)["memory_total_kb"] == 261620
     assert main(["memplan", "--machine", "pc", "--iomem"]) == 0
     assert capsys.readouterr().out.startswith(
         "00000000-00000fff : Reserved\n00001000-0009fbff : System RAM\n"
