@@ -42,10 +42,6 @@ def high_table_size(machine: str, defaults: bool = True) -> int:
 #: the block maps fine).
 ACPI_TABLES = {"pc": (0x20000, 0x1AD8), "q35": (0x20000, 0x22E1)}
 
-#: QEMU's acpi_data_size for the two machines: `-initrd` is loaded page-aligned so that it ends
-#: at or below (top of low RAM - this) [verified from the kernel's "RAMDISK:" lines].
-QEMU_INITRD_GAP = {"pc": 0x20000, "q35": 0x30000}
-
 AMD_HT_START = 0xFD_0000_0000
 AMD_HT_SIZE = 0x3_0000_0000  # up to 0xffffffffff
 KVM_IDENTITY_MAP = (0xFEFFC000, 0x4000)
@@ -184,12 +180,19 @@ def firmware_e820(
     return apply_seabios(qemu_fw_cfg_e820(machine, memory, accel=accel), machine, high_tables=hi)
 
 
-def qemu_initrd_range(machine: str, memory: int, size: int) -> tuple[int, int]:
-    """[start, end) where QEMU's x86_load_linux() puts an `-initrd` of `size` bytes."""
+def qemu_initrd_range(
+    machine: str, memory: int, size: int, *, defaults: bool = True
+) -> tuple[int, int]:
+    """[start, end) where an `-initrd` of `size` bytes sits when the kernel starts.
+
+    Measured rule (RAMDISK: lines, pc/q35, 256M/5G, with and without -nodefaults): it is
+    page-aligned and ends at or below the start of SeaBIOS's high-table block rounded down
+    to 64 KiB (pc 0x0ffe0000; q35 with default devices 0x0ffd0000).
+    """
     m = normalize_machine(machine)
     below, _ = ram_split(m, memory)
-    initrd_max = below - QEMU_INITRD_GAP[m] - 1
-    start = (initrd_max - size) & ~0xFFF
+    top = (below - high_table_size(m, defaults)) & ~0xFFFF
+    start = (top - 1 - size) & ~0xFFF
     if size <= 0 or start < 0x100000:
-        raise MemModelError(f"initrd of {size:#x} bytes does not fit below {initrd_max:#x}")
+        raise MemModelError(f"initrd of {size:#x} bytes does not fit below {top:#x}")
     return start, start + size

@@ -275,7 +275,7 @@ def plan(
     cl = parse_cmdline(cmdline, strict=strict)
     fw, source = _firmware_map(m, mem, e820, accel, defaults)
     isize = parse_size(initrd_size, "initrd size")
-    initrd = qemu_initrd_range(m, mem, isize) if isize else None
+    initrd = qemu_initrd_range(m, mem, isize, defaults=defaults) if isize else None
     st = boot(fw, cl, kc, kernel_at=kernel_at, reserve=reserve, initrd=initrd)
     root, rb_log = build_iomem(st, platform_resources(m, mem, defaults=defaults))
     wb = _wb_ranges(fw, m)

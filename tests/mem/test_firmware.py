@@ -5,7 +5,13 @@ import pytest
 
 from driverkit.errors import MemModelError
 from driverkit.mem.e820 import E820Entry, E820Type
-from driverkit.mem.firmware import firmware_e820, normalize_machine, qemu_fw_cfg_e820, ram_split
+from driverkit.mem.firmware import (
+    firmware_e820,
+    normalize_machine,
+    qemu_fw_cfg_e820,
+    qemu_initrd_range,
+    ram_split,
+)
 
 G, M = 1 << 30, 1 << 20
 
@@ -43,3 +49,21 @@ def test_bad_inputs():
     assert normalize_machine("pc-q35-7.2") == "q35" and normalize_machine("pc-i440fx-7.2") == "pc"
     with pytest.raises(MemModelError, match="multiple of 4 KiB"):
         qemu_fw_cfg_e820("pc", 1000)
+
+
+@pytest.mark.parametrize(
+    "machine,memory,defaults,start",
+    [
+        # measured "RAMDISK: [mem 0x...-" lines with a 1031069-byte initramfs
+        ("pc", 256 * M, True, 0x0FEE4000),
+        ("q35", 256 * M, True, 0x0FED4000),
+        ("q35", 256 * M, False, 0x0FEE4000),
+        ("pc", 5 * G, True, 0xBFEE4000),
+        ("q35", 5 * G, True, 0x7FED4000),
+    ],
+)
+def test_initrd_placement(machine, memory, defaults, start):
+    assert qemu_initrd_range(machine, memory, 1031069, defaults=defaults) == (
+        start,
+        start + 1031069,
+    )
