@@ -12,8 +12,8 @@ from typing import Callable
 from ..errors import AlignmentError, BoundsError, MappingError, ValueRangeError, WidthError
 from ..transport.base import WIDTHS, Bus
 
-Tracer = Callable[[str, int, int, int], None]
-"""Called as tracer(op, phys, width, value) with op "r"/"w" (single) or "R"/"W"/"S" (bulk)."""
+Tracer = Callable[..., None]
+"""Called as tracer(op, phys, width, value[, data]): op "r"/"w" single, "R"/"W"/"S" bulk (with the bytes)."""
 
 
 def _swap(value: int, width: int) -> int:
@@ -192,7 +192,7 @@ class IoMem:
             return b""
         data = self._bus.read_bytes(addr, n)
         if self._tracer is not None:
-            self._tracer("R", addr, n, 0)
+            self._tracer("R", addr, n, 0, data)
         return data
 
     def write(self, off: int, data: bytes | bytearray | memoryview) -> None:
@@ -202,7 +202,7 @@ class IoMem:
         if not data:
             return
         if self._tracer is not None:
-            self._tracer("W", addr, len(data), 0)
+            self._tracer("W", addr, len(data), 0, data)
         self._bus.write_bytes(addr, data)
 
     def memset(self, off: int, byte: int, n: int) -> None:
