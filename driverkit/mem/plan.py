@@ -6,7 +6,9 @@ boot model (memblock, zones, carve-outs) -> /proc/iomem tree -> runtime limits -
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
@@ -134,6 +136,51 @@ class MemPlan:
             )
         out.append(f"Memory: ?K/{st.memory_total_kb}K available")
         out += self.ram_buffer_log
+        return out
+
+    def diff_dmesg(self, log_text: str) -> list[str]:
+        """What a real boot log says differently from the model, one line per disagreement.
+
+        Compares the lines the model is sure of: BIOS-e820, the user-defined map, the first
+        last_pfn, the Zone ranges block and Y of "Memory: X/YK". Crashkernel lines are left
+        out (KASLR moves them). An empty list means the log agrees.
+        """
+        text = re.sub(r"^\[\s*[0-9.]+\]\s?", "", log_text.replace("\r", ""), flags=re.M)
+        lines = text.splitlines()
+        out: list[str] = []
+
+        def section(prefix: str) -> list[str]:
+            return [ln.strip() for ln in lines if ln.strip().startswith(prefix + ": [mem ")]
+
+        st = self.state
+        for prefix, want in (("BIOS-e820", st.firmware), ("user", st.user_map or [])):
+            got = section(prefix)
+            exp = [e.log_line(prefix) for e in want]
+            if got != exp:
+                out += [
+                    f"{prefix}: expected {x!r}, got {y!r}"
+                    for x, y in itertools.zip_longest(exp, got)
+                    if x != y
+                ]
+        m = re.search(r"last_pfn = (0x[0-9a-f]+)", text)
+        if m and int(m.group(1), 16) != st.max_pfn:
+            out.append(f"last_pfn: expected {st.max_pfn:#x}, got {m.group(1)}")
+        zones = re.findall(
+            r"^\s+(DMA|DMA32|Normal)\s+(empty|\[mem (0x[0-9a-f]+)-(0x[0-9a-f]+)\])$", text, re.M
+        )[:3]
+        for z, (name, _, a, b) in zip(st.zones, zones):
+            exp = None if z.empty else (z.start, z.end - 1)
+            got = None if not a else (int(a, 16), int(b, 16))
+            if exp != got:
+                out.append(
+                    f"zone {name}: expected {exp and tuple(map(hex, exp))}, "
+                    f"got {got and tuple(map(hex, got))}"
+                )
+        m = re.search(r"Memory: \d+K/(\d+)K available", text)
+        if m and int(m.group(1)) != st.memory_total_kb:
+            out.append(f"Memory: expected .../{st.memory_total_kb}K, got .../{m.group(1)}K")
+        if not m:
+            out.append("Memory: no 'Memory: X/YK available' line in the log")
         return out
 
     def to_json(self) -> dict:

@@ -164,3 +164,27 @@ def test_zone_ranges_and_last_pfn(name):
     ]
     assert got == case["zones"]
     assert f"{p.state.max_pfn:#x}" == case["last_pfn"]
+
+
+def _log_of(case):
+    """A boot log rebuilt from the measured lines (prefixed like dmesg)."""
+    lines = list(case["bios_e820"])
+    if case["user"]:
+        lines += ["user-defined physical RAM map:"] + case["user"]
+    lines.append(f"last_pfn = {case['last_pfn']} max_arch_pfn = 0x400000000")
+    lines.append("Zone ranges:")
+    for name, a, b in case["zones"]:
+        lines.append(f"  {name:<8} empty" if a is None else f"  {name:<8} [mem {a}-{b}]")
+    lines.append(f"Memory: 1000K/{case['memory_total_kb']}K available (...)")
+    return "\n".join(f"[    0.000000] {ln}" for ln in lines)
+
+
+def test_diff_dmesg_agrees_with_measured_logs_and_catches_a_wrong_model():
+    case = BOOTS["pc_256M_mem248M"]
+    assert plan("pc", "256M", "mem=248M").diff_dmesg(_log_of(case)) == []
+    wrong = plan("pc", "256M", "mem=240M").diff_dmesg(_log_of(case))
+    assert any(w.startswith("user: expected") for w in wrong)
+    assert "Memory: expected .../245368K, got .../253560K" in wrong
+    assert "last_pfn: expected 0xf000, got 0xf800" in wrong
+    q = BOOTS["q35_5G"]
+    assert plan("q35", "5G").diff_dmesg(_log_of(q)) == []
