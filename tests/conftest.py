@@ -9,6 +9,8 @@ import pytest
 
 from driverkit.machine import machine as machine_module
 
+pytest_plugins = ["pytester"]
+
 
 def _qemu_children() -> list[str]:
     me, found = os.getpid(), []
