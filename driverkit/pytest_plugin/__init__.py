@@ -66,6 +66,20 @@ NOTES = pytest.StashKey[list[str]]()
 # --- options, markers ----------------------------------------------------------------------
 
 
+def _default_asyncio_fixture_loop_scope_unset(config: pytest.Config) -> bool:
+    try:
+        return not config.getini("asyncio_default_fixture_loop_scope")
+    except ValueError:  # pytest-asyncio not installed
+        return False
+
+
+def _default_asyncio_fixture_scope(config: pytest.Config) -> None:
+    """A user with no asyncio config gets pytest-asyncio's future default ("function") instead
+    of its deprecation warning; a configured value is left alone."""
+    if _default_asyncio_fixture_loop_scope_unset(config):
+        config._inicache["asyncio_default_fixture_loop_scope"] = "function"  # noqa: SLF001
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("driverkit", "driverkit (QEMU machines)")
     group.addoption("--driverkit-artifacts", metavar="DIR", default=None,
@@ -84,7 +98,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "without QEMU (reported as REPLAYED)")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    _default_asyncio_fixture_scope(config)
     config.addinivalue_line(
         "markers",
         "machine(**fields): the QEMU machine for the `machine` fixture (MachineSpec fields) plus "
