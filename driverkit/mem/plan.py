@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
-from ..errors import MemModelError
+from ..errors import MemModelError, ResourceBusy
 from ..units import format_size, parse_size
 from .boot import BootState, boot
 from .cmdline import KernelCmdline, parse_cmdline
@@ -30,7 +30,7 @@ from .gates import Probe, WbRange, probe
 from .kconfig import KernelConfig
 from .limits import limits as compute_limits
 from .platform import platform_resources
-from .resource import Resource, render
+from .resource import Resource, render, request_region
 from .tree import build_iomem, diff_iomem
 
 E820Input = bytes | str | Sequence[E820Entry] | Sequence[tuple[int, int, int]]
@@ -253,6 +253,21 @@ class MemPlan:
         return render_svg(self)
 
 
+def _bind_pmem(root: Resource, wb: list[WbRange]) -> None:
+    """nd_pmem on each "Persistent Memory (legacy)" region, numbered in address order (nd_e820
+    walks iomem): devm_request_mem_region(namespaceN.0) over the whole region, then
+    devm_memremap_pages, which reserves the range write-back in PAT [measured: 6.1 guest,
+    memmap=16M!0x30000000: busy namespace0.0, ioremap "requested 0x2, got 0x0"]."""
+    regions = [r for r in root.children if r.name == "Persistent Memory (legacy)"]
+    for i, r in enumerate(sorted(regions, key=lambda r: r.start)):
+        name = f"namespace{i}.0"
+        try:
+            request_region(root, r.start, r.size, name)
+        except ResourceBusy:  # something else holds part of it: the driver does not bind
+            continue
+        wb.append(WbRange(r.start, r.end, f"pmem {name} (nd_pmem)"))
+
+
 def _tname(t: int) -> str:
     from .e820 import type_log_name
 
@@ -300,6 +315,7 @@ def plan(
     accel: str = "tcg",
     reserve: Iterable[tuple[str, int, int]] = (),
     initrd_size: int | str = 0,
+    pmem_driver: bool = False,
 ) -> MemPlan:
     """Predict what a Linux guest does with its physical memory.
 
@@ -315,6 +331,9 @@ def plan(
     carve-out, ...): reserved in memblock first and listed in `carveouts`.
     initrd_size: size of QEMU's -initrd, which sits at the top of low RAM during boot (and is
     moved when mem= excludes it), so it shifts boot allocations; 0 = none.
+    pmem_driver: nd_e820 + nd_pmem are bound to the legacy pmem regions (memmap=N!A), as udev
+    or the driverkit guest's init loads them: each region is claimed (busy namespaceN.0) and
+    mapped write-back, so request_mem_region and an uncached ioremap there fail.
     """
     m = normalize_machine(machine)
     mem = parse_size(memory, "memory")
@@ -326,6 +345,8 @@ def plan(
     st = boot(fw, cl, kc, kernel_at=kernel_at, reserve=reserve, initrd=initrd)
     root, rb_log = build_iomem(st, platform_resources(m, mem, defaults=defaults))
     wb = _wb_ranges(fw, m)
+    if pmem_driver:
+        _bind_pmem(root, wb)
     lim = compute_limits(st, kc)
     results = [
         probe(

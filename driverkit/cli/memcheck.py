@@ -1,0 +1,84 @@
+"""`driverkit memcheck`: boot the real Linux guest with a configuration and compare it with memplan.
+
+Exit status: 0 when every counted row agrees, 1 when the model and the kernel differ, 2 on bad
+input or when the guest cannot be booted (not built, did not report in time). Which rows
+count is defined in driverkit/guest/memcheck.py (vmalloc_max and X of Memory: are shown only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from ..errors import ConfigError
+from .common import add_json, add_machine_options, emit
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "memcheck",
+        help="boot the Linux guest with a memory configuration and compare it with memplan",
+        description="Boot the real Linux guest (SeaBIOS, -nodefaults, TCG) with this machine, "
+        "memory size and kernel command line; print the allocator model and the kernel side "
+        "by side (/proc/iomem, BIOS-e820/user maps, zones, Memory: Y, carve-outs, limits, "
+        "probes), each row agree/DIFFER. Exit 0 if they agree, 1 if not, 2 on bad input.",
+    )
+    add_machine_options(p)
+    p.add_argument(
+        "--cmdline", default="", help='kernel command line, e.g. "mem=248M crashkernel=64M"'
+    )
+    p.add_argument(
+        "--probe",
+        action="append",
+        default=[],
+        metavar="START:SIZE",
+        help="a range dkprobe tests in the guest (request_mem_region, ioremap, memremap) and "
+        "the model predicts, e.g. 0xF800000:8M (repeatable, at most 16)",
+    )
+    p.add_argument(
+        "--lenient",
+        action="store_true",
+        help="read the command line as leniently as the kernel does, warning instead of failing",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        help="seconds to wait for the guest's reports (default 120)",
+    )
+    add_json(p)
+    p.set_defaults(func=run)
+
+
+def _progress(msg: str) -> None:
+    print(f"memcheck: {msg}", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..guest.memcheck import memcheck
+
+    if args.arch != "x86_64":
+        raise ConfigError(f"memcheck boots the x86_64 Linux guest (pc, q35), not {args.arch}")
+    if args.firmware not in ("bare", "seabios"):
+        raise ConfigError(f"memcheck boots the guest with SeaBIOS; --firmware {args.firmware!r} "
+                          f"is not supported")
+    if args.device:
+        raise ConfigError("memcheck models driverkit's -nodefaults guest; extra --device "
+                          "options are not supported (their BARs are not modelled)")
+    if args.timeout <= 0:
+        raise ConfigError(f"--timeout must be positive, got {args.timeout:g}")
+    result = asyncio.run(
+        memcheck(
+            args.machine or "q35",
+            args.memory,
+            args.cmdline,
+            args.probe,
+            timeout=args.timeout,
+            strict=not args.lenient,
+            accel=args.accel,
+            progress=_progress,
+        )
+    )
+    emit(args, result.to_json(), result.to_text())
+    return 0 if result.agree else 1

@@ -1,0 +1,503 @@
+"""Compare the allocator model (driverkit.mem) with a real boot of the Linux guest, row by row.
+
+`compare(plan, report)` is pure: it lines up what `plan()` predicted and what the guest
+reported (GuestReport), and marks each row agree/DIFFER. `memcheck(...)` boots the guest
+for one configuration, then plans the same configuration with that boot's facts (kernel
+position, initrd size, the guest's own kernel config) and compares.
+
+Which rows decide the verdict ("counted" rows):
+
+* /proc/iomem: every line the model predicts, i.e. all lines except PCI device BARs (and
+  what nests under them): System RAM, Reserved, RAM buffer, Persistent Memory (legacy), ACPI,
+  Kernel code/rodata/data/bss, Crash kernel, and the platform lines (PCI root windows,
+  IOAPIC, HPET, Local APIC, ROMs). The kernel image position comes from the guest (KASLR),
+  so `Kernel *` lines check the image layout, not where KASLR put it.
+* the firmware map and the kernel's map after mem=/memmap= (`BIOS-e820:` / `user:` lines),
+  `last_pfn` and the zone spans;
+* Y of `Memory: X/YK available` (X is shown, not counted: it depends on the initrd, freed
+  init memory and deferred struct pages, which the model does not follow);
+* carve-outs the kernel announces: crashkernel (and its low part), cma, swiotlb;
+* limits: gfp_max_order, kmalloc_max, dma_coherent_max (32-bit mask);
+* per probe: region_intersects with System RAM, request_mem_region, ioremap, memremap(WB).
+
+Shown but not counted: `vmalloc_max` (the model's figure is an estimate: free memory right
+after boot; the guest's is the largest vmalloc that succeeded), `X` of Memory:, and the
+model's bookkeeping carve-outs (the RAM mem=/memmap= took away, which the kernel does not
+announce).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+from ..errors import ConfigError, GuestError, MachineError
+from ..mem import MemPlan, plan
+from ..mem.tree import comparable_lines
+from ..units import format_size, parse_size
+from .artifacts import GuestArtifacts
+from .report import GuestReport, iomem_find, normalize, parse_iomem, strip_timestamps
+
+AGREE = "agree"
+DIFFER = "DIFFER"
+INFO = "info"
+
+#: model carve-out name -> the name parse_carveouts/this module give the kernel's line
+_CARVEOUT_NAMES = {
+    "Crash kernel": "crashkernel",
+    "Crash kernel (low)": "crashkernel_low",
+    "cma": "cma",
+    "swiotlb": "swiotlb",
+}
+COUNTED_LIMITS = ("gfp_max_order", "kmalloc_max", "dma_coherent_max")
+ESTIMATED_LIMITS = ("vmalloc_max",)
+PROBE_FIELDS = (("ram", "ram"), ("request_mem_region", "request"), ("ioremap", "ioremap"),
+                ("memremap", "memremap"))
+
+Probe = tuple[int, int]
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One compared item: what the model says, what the kernel says, and the verdict.
+
+    `model`/`kernel` are None when that side has no such line. `verdict` is "agree",
+    "DIFFER" or "info" (shown, not part of the overall verdict).
+    """
+
+    section: str
+    key: str
+    model: str | None
+    kernel: str | None
+    verdict: str
+    note: str = ""
+
+    @property
+    def counted(self) -> bool:
+        return self.verdict != INFO
+
+    def to_json(self) -> dict:
+        return {"section": self.section, "key": self.key, "model": self.model,
+                "kernel": self.kernel, "verdict": self.verdict, "counted": self.counted,
+                "note": self.note}
+
+
+@dataclass
+class MemCheck:
+    """The side-by-side comparison of one configuration: rows, both sides, the verdict."""
+
+    machine: str
+    memory: int
+    cmdline: str
+    probes: list[Probe]
+    plan: MemPlan
+    report: GuestReport
+    kernel_at: int | None
+    initrd_size: int
+    rows: list[Row]
+    boot_seconds: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def agree(self) -> bool:
+        """True when every counted row agrees."""
+        return all(r.verdict != DIFFER for r in self.rows)
+
+    @property
+    def differences(self) -> list[Row]:
+        return [r for r in self.rows if r.verdict == DIFFER]
+
+    def section(self, name: str) -> list[Row]:
+        return [r for r in self.rows if r.section == name]
+
+    @property
+    def verdict(self) -> str:
+        return "agree" if self.agree else "differ"
+
+    def to_json(self) -> dict:
+        rep = self.report
+        kernel = {
+            "iomem": [n.to_dict() for n in rep.iomem],
+            "memory_total_kb": rep.memory_total_kb,
+            "memory_available_kb": rep.memory.available_kb if rep.memory else None,
+            "carveouts": [{"name": c.name, "start": c.start, "size": c.size}
+                          for c in kernel_carveouts(rep)],
+            "limits": rep.probe.limits() if rep.probe else {},
+            "probes": [r.to_dict() for r in rep.probe.ranges] if rep.probe else [],
+            "kernel_at": self.kernel_at,
+        }
+        counted = [r for r in self.rows if r.counted]
+        return {
+            "config": {"machine": self.machine, "memory": self.memory, "cmdline": self.cmdline,
+                       "probes": [{"start": s, "size": n} for s, n in self.probes],
+                       "initrd_size": self.initrd_size, "kernel_at": self.kernel_at},
+            "model": self.plan.to_json(),
+            "kernel": kernel,
+            "rows": [r.to_json() for r in self.rows],
+            "verdict": self.verdict,
+            "agree": self.agree,
+            "counted_rows": len(counted),
+            "differing_rows": len(self.differences),
+            "boot_seconds": self.boot_seconds,
+            "notes": list(self.notes),
+        }
+
+    def to_text(self, width: int | None = None) -> str:
+        """Side by side: model column, kernel column, verdict; `width` per column (auto)."""
+        probes = ", ".join(f"{s:#x}+{n:#x}" for s, n in self.probes) or "none"
+        head = (f"memcheck: {self.machine} {format_size(self.memory)}, cmdline "
+                f"{self.cmdline!r}, probes {probes}")
+        L = [head]
+        boot = f"{self.boot_seconds:.1f} s" if self.boot_seconds is not None else "?"
+        kat = f"{self.kernel_at:#x}" if self.kernel_at is not None else "unknown"
+        L.append(f"  guest booted in {boot}; kernel image at {kat} (KASLR, given to the model); "
+                 f"initrd {self.initrd_size} bytes")
+        titles = {
+            "iomem": "/proc/iomem (every line the model predicts: PCI device BARs skipped)",
+            "e820": "firmware map (BIOS-e820 lines)",
+            "e820-user": "kernel map after mem=/memmap= (user: lines)",
+            "zones": "last_pfn and zones",
+            "memory": "Memory: X/YK available (Y counted; X depends on the initrd, not modelled)",
+            "carveouts": "carve-outs (boot-time reservations the kernel announces)",
+            "limits": "allocator limits (vmalloc_max: model estimate, not counted)",
+            "probes": "probes (region_intersects, request_mem_region, ioremap, memremap WB)",
+        }
+        order = list(titles) + sorted({r.section for r in self.rows} - set(titles))
+        for sec in order:
+            rows = self.section(sec)
+            if not rows:
+                continue
+            w = width or min(60, max(len(x or "-") for r in rows for x in (r.model, r.kernel)))
+            L += ["", titles.get(sec, sec), f"  {'model':<{w}}  {'kernel':<{w}}  verdict"]
+            for r in rows:
+                m = "-" if r.model is None else r.model
+                k = "-" if r.kernel is None else r.kernel
+                if len(m) > w or len(k) > w:
+                    L.append(f"  {r.key}")
+                    L.append(f"    model:  {m}")
+                    L.append(f"    kernel: {k}")
+                    L.append(f"    {r.verdict}" + (f"  ({r.note})" if r.note else ""))
+                    continue
+                L.append(f"  {m:<{w}}  {k:<{w}}  {r.verdict}"
+                         + (f"  ({r.note})" if r.note else ""))
+        for n in self.notes:
+            L += ["", f"note: {n}"]
+        counted = sum(r.counted for r in self.rows)
+        if self.agree:
+            L += ["", f"verdict: AGREE ({counted} counted rows agree; "
+                      f"{len(self.rows) - counted} info rows not counted)"]
+        else:
+            L += ["", f"verdict: DIFFER ({len(self.differences)} of {counted} counted rows "
+                      f"differ)"]
+            L += [f"  {r.section}: {r.key}: model {r.model!r}, kernel {r.kernel!r}"
+                  for r in self.differences]
+        return "\n".join(L) + "\n"
+
+
+# --- the kernel side ------------------------------------------------------------------------
+
+
+_SWIOTLB = re.compile(r"software IO TLB: mapped \[mem (0x[0-9a-f]+)-(0x[0-9a-f]+)\]")
+
+
+@dataclass(frozen=True)
+class _Carve:
+    name: str
+    start: int
+    size: int
+
+
+def kernel_carveouts(report: GuestReport) -> list[_Carve]:
+    """The reservations the guest kernel announced: crashkernel (+low), cma, swiotlb."""
+    out = [_Carve(c.name, c.start, c.size) for c in report.carveouts]
+    m = _SWIOTLB.search(report.dmesg)
+    if m:
+        a, b = int(m.group(1), 16), int(m.group(2), 16)
+        out.append(_Carve("swiotlb", a, b - a))
+    return out
+
+
+def kernel_position(report: GuestReport) -> int | None:
+    """Where KASLR put the kernel image in this boot (start of `Kernel code`)."""
+    nodes = iomem_find(report.iomem, "Kernel code")
+    return nodes[0].start if nodes else None
+
+
+def _iomem_text(report: GuestReport) -> str:
+    return normalize(report.sections.get("iomem", ""))
+
+
+# --- row builders -----------------------------------------------------------------------------
+
+
+def _aligned(section: str, model: Sequence[str], kernel: Sequence[str]) -> list[Row]:
+    """Line up two line lists (difflib), one row per line; unmatched lines DIFFER."""
+    rows: list[Row] = []
+    sm = difflib.SequenceMatcher(a=list(model), b=list(kernel), autojunk=False)
+    for op, a0, a1, b0, b1 in sm.get_opcodes():
+        if op == "equal":
+            pairs = [(model[a0 + i], kernel[b0 + i]) for i in range(a1 - a0)]
+        else:
+            n = max(a1 - a0, b1 - b0)
+            pairs = [(model[a0 + i] if a0 + i < a1 else None,
+                      kernel[b0 + i] if b0 + i < b1 else None) for i in range(n)]
+        for m, k in pairs:
+            line = m if m is not None else k
+            rows.append(Row(section, line.strip(), m, k, AGREE if m == k else DIFFER))
+    return rows
+
+
+def _iomem_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
+    model = comparable_lines(mp.iomem_text(), kernel=True)
+    kernel = comparable_lines(_iomem_text(report), kernel=True)
+    return _aligned("iomem", model, kernel)
+
+
+def _log_lines(dmesg: str, prefix: str) -> list[str]:
+    lines = []
+    for ln in strip_timestamps(normalize(dmesg)).splitlines():
+        ln = ln.strip()
+        if ln.startswith(prefix + ": [mem "):
+            if lines and ln == lines[0]:
+                break  # the map printed again
+            lines.append(ln)
+    return lines
+
+
+def _compact_e820(line: str) -> str:
+    """`BIOS-e820: [mem 0x00..0-0x00..f] usable` -> `00..0-00..f usable` (lossless per section)."""
+    m = re.match(r"^\S+: \[mem 0x([0-9a-f]+)-0x([0-9a-f]+)\] (.*)$", line)
+    return f"{m.group(1)}-{m.group(2)} {m.group(3)}" if m else line
+
+
+def _e820_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
+    st = mp.state
+    rows = _aligned("e820", [_compact_e820(e.log_line("BIOS-e820")) for e in st.firmware],
+                    [_compact_e820(x) for x in _log_lines(report.dmesg, "BIOS-e820")])
+    user_model = [_compact_e820(e.log_line("user")) for e in st.user_map or []]
+    user_kernel = [_compact_e820(x) for x in _log_lines(report.dmesg, "user")]
+    rows += _aligned("e820-user", user_model, user_kernel)
+    return rows
+
+
+_ZONE = re.compile(r"^\s+(DMA|DMA32|Normal)\s+(empty|\[mem 0x[0-9a-f]+-0x[0-9a-f]+\])$", re.M)
+
+
+def _zone_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
+    text = strip_timestamps(normalize(report.dmesg))
+    rows = []
+    m = re.search(r"last_pfn = (0x[0-9a-f]+)", text)
+    got = f"last_pfn = {m.group(1)}" if m else None
+    want = f"last_pfn = {mp.state.max_pfn:#x}"
+    rows.append(Row("zones", "last_pfn", want, got, AGREE if want == got else DIFFER))
+    kernel_zones = {name: span for name, span in _ZONE.findall(text)[:3]}
+    for z in mp.state.zones:
+        want = f"{z.name:<6} " + ("empty" if z.empty else f"{z.start:016x}-{z.end - 1:016x}")
+        span = kernel_zones.get(z.name)
+        got = None
+        if span:
+            m = re.match(r"\[mem 0x([0-9a-f]+)-0x([0-9a-f]+)\]", span)
+            got = f"{z.name:<6} " + (f"{m.group(1)}-{m.group(2)}" if m else span)
+        rows.append(Row("zones", z.name, want, got, AGREE if want == got else DIFFER))
+    return rows
+
+
+def _memory_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
+    y = report.memory_total_kb
+    got = f"Y = {y}K" if y is not None else None
+    want = f"Y = {mp.memory_total_kb}K"
+    rows = [Row("memory", "Y", want, got, AGREE if want == got else DIFFER,
+                "present pages x 4K")]
+    x = report.memory.available_kb if report.memory else None
+    rows.append(Row("memory", "X", None, f"X = {x}K" if x is not None else None, INFO,
+                    "available at that point; not modelled"))
+    return rows
+
+
+def _carveout_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
+    def fmt(name: str, start: int, size: int) -> str:
+        return f"{name} {start:#x}-{start + size - 1:#x} ({format_size(size)})"
+
+    model: dict[str, str] = {}
+    rows: list[Row] = []
+    for c in mp.state.carveouts:
+        key = _CARVEOUT_NAMES.get(c.name)
+        if key is None:
+            rows.append(Row("carveouts", c.name, fmt(c.name, c.start, c.size), None, INFO,
+                            "model bookkeeping; the kernel does not announce it"))
+        else:
+            model[key] = fmt(key, c.start, c.size)
+    kernel = {c.name: fmt(c.name, c.start, c.size) for c in kernel_carveouts(report)}
+    known = list(_CARVEOUT_NAMES.values())
+    for key in sorted(set(model) | set(kernel),
+                      key=lambda k: (known.index(k) if k in known else len(known), k)):
+        m, k = model.get(key), kernel.get(key)
+        rows.append(Row("carveouts", key, m, k, AGREE if m == k else DIFFER))
+    if "cma" not in model and "cma" not in kernel and re.search(r"(^|\s)cma=", mp.cmdline.text):
+        note = "" if mp.kconfig.enabled("CMA") else "this kernel has no CONFIG_CMA: cma= ignored"
+        rows.append(Row("carveouts", "cma", "no CMA", "no CMA", AGREE, note))
+    elif not model and not kernel:
+        rows.append(Row("carveouts", "none", "none", "none", AGREE,
+                        "no crashkernel/cma/swiotlb reserved"))
+    return rows
+
+
+def _limit_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
+    got = report.probe.limits() if report.probe else {}
+    rows = []
+    for key in COUNTED_LIMITS + ESTIMATED_LIMITS:
+        want = mp.limits.get(key)
+        have = got.get(key)
+        m = None if want is None else f"{key} {want}"
+        k = None if have is None else f"{key} {have}"
+        if key in ESTIMATED_LIMITS:
+            rows.append(Row("limits", key, m, k, INFO, "model estimate, not counted"))
+        else:
+            rows.append(Row("limits", key, m, k, AGREE if m == k else DIFFER))
+    return rows
+
+
+def _norm_outcome(v: str) -> str:
+    return {"ebusy": "fail"}.get(v, v)
+
+
+def _probe_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
+    rows = []
+    ranges = report.probe.ranges if report.probe else []
+    for p in mp.probes:
+        name = f"{p.start:#x}+{p.size:#x}"
+        real = next((r for r in ranges if (r.start, r.size) == (p.start, p.size)), None)
+        got = real.to_dict() if real else {}
+        for mkey, kkey in PROBE_FIELDS:
+            m = getattr(p, mkey)
+            k = _norm_outcome(got[kkey]) if kkey in got else None
+            rows.append(Row("probes", f"{name} {mkey}", f"{name} {mkey} {m}",
+                            None if k is None else f"{name} {mkey} {k}",
+                            AGREE if m == k else DIFFER))
+    return rows
+
+
+def compare(mp: MemPlan, report: GuestReport) -> list[Row]:
+    """Every row of the comparison between a plan and a guest report (no QEMU involved)."""
+    return (_iomem_rows(mp, report) + _e820_rows(mp, report) + _zone_rows(mp, report)
+            + _memory_rows(mp, report) + _carveout_rows(mp, report) + _limit_rows(mp, report)
+            + _probe_rows(mp, report))
+
+
+# --- configuration and the boot --------------------------------------------------------------
+
+
+def parse_probes(probes: Iterable[str | tuple[int, int]]) -> list[Probe]:
+    """"START:SIZE" strings (SIZE may be 8M, 0x800000, ...) or pairs, as (start, size)."""
+    out = []
+    for p in probes:
+        if isinstance(p, str):
+            start_s, sep, size_s = p.partition(":")
+            if not sep:
+                raise ConfigError(f"probe {p!r}: expected START:SIZE, e.g. 0xF800000:8M")
+            try:
+                start = int(start_s.strip(), 0)
+            except ValueError:
+                raise ConfigError(f"probe {p!r}: start {start_s!r} is not a number") from None
+            size = parse_size(size_s.strip(), f"probe {p!r} size")
+        else:
+            start, size = int(p[0]), parse_size(p[1], "probe size")
+        if start < 0 or size <= 0:
+            raise ConfigError(f"probe {p!r}: start must be >= 0 and size > 0 "
+                              f"(start={start:#x}, size={size:#x})")
+        out.append((start, size))
+    return out
+
+
+def model_for(machine: str, memory: int | str, cmdline: str, probes: Sequence[Probe],
+              artifacts: GuestArtifacts, *, kernel_at: int | None = None,
+              strict: bool = True, accel: str = "tcg", pmem_driver: bool = False) -> MemPlan:
+    """The plan for the guest as driverkit boots it: -nodefaults, its initrd and config."""
+    return plan(machine, memory, cmdline, probes=probes, kernel_config=str(artifacts.config),
+                defaults=False, initrd_size=os.path.getsize(artifacts.initrd),
+                kernel_at=kernel_at, strict=strict, accel=accel, pmem_driver=pmem_driver)
+
+
+def pmem_driver_loaded(report: GuestReport) -> bool:
+    """The guest's init loaded nd_pmem (it does when legacy pmem exists, before dkprobe)."""
+    return "module nd_pmem ok" in report.sections.get("modules", "")
+
+
+def check_report(machine: str, memory: int | str, cmdline: str, probes: Sequence[Probe],
+                 report: GuestReport, artifacts: GuestArtifacts, *,
+                 boot_seconds: float | None = None, strict: bool = True,
+                 accel: str = "tcg") -> MemCheck:
+    """Plan this configuration with the boot's kernel position and compare with its report."""
+    kat = kernel_position(report)
+    bound = pmem_driver_loaded(report)
+    mp = model_for(machine, memory, cmdline, probes, artifacts, kernel_at=kat, strict=strict,
+                   accel=accel, pmem_driver=bound)
+    notes = []
+    if bound:
+        notes.append("the guest loaded nd_pmem for its legacy pmem before the probes ran; the "
+                     "model binds it too (busy namespaceN.0, write-back PAT)")
+    if kat is None:
+        notes.append("the guest's /proc/iomem has no 'Kernel code' line; the model put the "
+                     "kernel at CONFIG_PHYSICAL_START")
+    return MemCheck(mp.machine, mp.memory, cmdline, list(probes), mp, report, kat,
+                    os.path.getsize(artifacts.initrd), compare(mp, report), boot_seconds, notes)
+
+
+async def boot_report(machine: str, memory: int | str, cmdline: str, probes: Sequence[Probe],
+                      *, timeout: float = 120.0, artifacts: GuestArtifacts | None = None,
+                      progress: Progress | None = None,
+                      accel: str = "tcg") -> tuple[GuestReport, float]:
+    """Boot the guest once with this configuration; its parsed report and the boot time."""
+    from ..machine.machine import Machine
+    from .linux import linux_guest_spec
+    from .shell import GuestShell
+
+    say = progress or (lambda _msg: None)
+    spec = linux_guest_spec(cmdline, machine=machine, memory=memory, probes=probes,
+                            artifacts=artifacts, accel=accel)
+    t0 = time.monotonic()
+    say(f"booting the Linux guest: {machine} {memory}, append {spec.append!r}")
+    async with Machine(spec) as m:
+        say("QEMU up; waiting for the guest's reports on the serial console")
+        shell = GuestShell(m.console, timeout=min(timeout, 30.0))
+        try:
+            report = await shell.wait_ready(timeout)
+            # read /proc/iomem again: init's copy predates the modules it loads (nd_pmem)
+            # before dkprobe, and the probes saw the later state
+            now = await shell.read_file("/proc/iomem")
+        except MachineError as exc:
+            tail = "\n".join(normalize(m.console.text).splitlines()[-15:])
+            raise GuestError(f"the guest did not finish booting ({exc}); "
+                             f"last console lines:\n{tail}") from exc
+    report = dataclasses.replace(
+        report, iomem=parse_iomem(now),
+        sections={**report.sections, "iomem": now, "iomem-at-boot": report.sections["iomem"]})
+    took = time.monotonic() - t0
+    say(f"guest reported after {took:.1f} s; comparing with the model")
+    return report, took
+
+
+async def memcheck(machine: str = "pc", memory: int | str = "256M", cmdline: str = "",
+                   probes: Iterable[str | tuple[int, int]] = (), *, timeout: float = 120.0,
+                   artifacts: GuestArtifacts | None = None, strict: bool = True,
+                   progress: Progress | None = None, accel: str = "tcg") -> MemCheck:
+    """Boot the guest with this configuration and compare it with the model's plan.
+
+    The configuration is checked by the model before anything boots, so bad input
+    (a malformed cmdline, a bad size) raises ConfigError/MemModelError without QEMU.
+    Raises ArtifactMissing if scripts/build-guest has not run, GuestError if the guest
+    does not report within `timeout` seconds.
+    """
+    art = artifacts or GuestArtifacts.locate()
+    prs = parse_probes(probes)
+    model_for(machine, memory, cmdline, prs, art, strict=strict, accel=accel)  # bad input
+    report, took = await boot_report(machine, memory, cmdline, prs, timeout=timeout,
+                                     artifacts=art, progress=progress, accel=accel)
+    return check_report(machine, memory, cmdline, prs, report, art, boot_seconds=took,
+                        strict=strict, accel=accel)
