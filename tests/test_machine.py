@@ -135,3 +135,46 @@ async def test_pc_machine_and_machines_in_parallel():
         assert b.ioremap(0xFED00000, 8).readl(0) == 0x8086A201
         assert a.tmpdir != b.tmpdir
         await asyncio.gather(a.execute("query-status"), b.execute("query-status"))
+
+
+CTRL_C_SCRIPT = """
+import asyncio, sys
+from driverkit import Machine
+
+async def main():
+    async with Machine() as m:
+        print(m.process.pid, m.tmpdir, flush=True)
+        await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_ctrl_c_or_kill_of_python_leaves_no_qemu_and_no_files(sig):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    proc = subprocess.Popen([sys.executable, "-c", CTRL_C_SCRIPT], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    pid, tmp = proc.stdout.readline().split()
+    proc.send_signal(sig)
+    proc.wait(10)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"QEMU pid {pid} still alive after the Python process got {sig!r}")
+    if sig == signal.SIGINT:  # an orderly exit removes the machine's files too
+        assert not Path(tmp).exists()
+    else:  # a killed Python can't clean up; the next machine start sweeps what it left
+        async def start_one():
+            async with Machine():
+                pass
+        asyncio.run(start_one())
+        assert not Path(tmp).exists()

@@ -47,10 +47,33 @@ CREATED_DIRS: list[Path] = []
 """Every private dir this process made for a machine (a leak check looks them up after a run)."""
 
 
+def _sweep_stale(base: str) -> None:
+    """Remove machine dirs whose Python process was killed outright (SIGKILL skips cleanup)."""
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    for name in names:
+        parts = name.split("-")
+        if len(parts) < 3 or parts[0] != "driverkit" or not parts[1].isdigit():
+            continue
+        try:
+            os.kill(int(parts[1]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+        except OSError:
+            pass
+
+
 def _private_dir() -> Path:
-    """A 0700 temp dir, on /dev/shm when it exists so the RAM backend file lives in memory."""
-    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-    path = Path(tempfile.mkdtemp(prefix="driverkit-", dir=base))
+    """A 0700 temp dir, on /dev/shm when it exists so the RAM backend file lives in memory.
+
+    Its name carries our pid, so a later run can sweep dirs left by a killed process.
+    """
+    usable = os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK)
+    base = "/dev/shm" if usable else tempfile.gettempdir()
+    _sweep_stale(base)
+    path = Path(tempfile.mkdtemp(prefix=f"driverkit-{os.getpid()}-", dir=base))
     CREATED_DIRS.append(path)
     return path
 
