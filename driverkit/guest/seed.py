@@ -278,9 +278,164 @@ def render_table(rows: list[Row], width: int = 100) -> list[str]:
 # --- the run -------------------------------------------------------------------------------
 
 
-async def _boot_clean(art: GuestArtifacts, usable: tuple[int, int],
-                      timeout: float) -> dict[str, Any]:
-    """The memmap=8M$248M guest: only the range probes, and devmem without iomem=relaxed."""
+def _range_dict(report: GuestReport, rng: tuple[int, int]) -> dict[str, Any]:
+    assert report.probe is not None
+    r = report.probe.range(*rng)
+    return {"start": r.start, "size": r.size, "end": r.start + r.size - 1,
+            "request": r.request, "ioremap": r.ioremap, "memremap": r.memremap, "rw": r.rw}
+
+
+@dataclass
+class _Model:
+    """Step 1's output: the prediction, and the carve-out the rest of the run uses."""
+
+    plan: MemPlan
+    usable: tuple[int, int]
+    devmem_without_relaxed: str  # the model's /dev/mem mmap verdict without iomem=relaxed
+
+
+def step_model(st: _Steps, res: SeedResult, initrd_size: int) -> _Model:
+    """1. The model's map for the article's configuration, and the carve-out taken from it."""
+    st.step(f"Allocator model: QEMU {MACHINE} {MEMORY}, SeaBIOS, -nodefaults, {CMDLINE!r}")
+    start, size = carveout_from_model(
+        plan(MACHINE, MEMORY, CMDLINE, defaults=False, initrd_size=initrd_size))
+    usable = (start, size)
+    model = plan(MACHINE, MEMORY, CMDLINE, probes=[ARTICLE_RANGE, usable], defaults=False,
+                 initrd_size=initrd_size)
+    strict = plan(MACHINE, MEMORY, CMDLINE.replace(" iomem=relaxed", ""), probes=[usable],
+                  defaults=False, initrd_size=initrd_size)
+    for ln in _model_sections(model.to_text(), ("Firmware map", "Kernel map", "Carve-outs",
+                                                  "Probes")):
+        st.line(ln)
+    st.line(f"=> carve-out {_hx(start)}-{_hx(start + size - 1)} ({format_size(size)}): "
+            f"the mem= window up to the firmware's ACPI tables")
+    res.carveout = {"start": start, "size": size, "end": start + size - 1,
+                    "source": "driverkit.mem.plan carve-outs (mem= window)"}
+    devmem = strict.probes[0].devmem_mmap
+    res.model = {**model.to_json(), "devmem_without_relaxed": devmem}
+    return _Model(model, usable, devmem)
+
+
+async def step_boot(st: _Steps, res: SeedResult, m: Machine, model: _Model,
+                    timeout: float) -> GuestShell:
+    """2. Wait for the guest's reports; compare them with the model; keep dkprobe's figures."""
+    shell = GuestShell(m.console, timeout=20.0)
+    report = await shell.wait_ready(timeout)
+    probe = report.probe
+    if probe is None or not probe.complete or probe.errors:
+        raise GuestError(f"dkprobe did not report cleanly: {probe and probe.errors}")
+    kernel = probe.info.get("release", "?")
+    st.line(f"kernel {kernel} up in {report.uptime:.1f}s guest time; "
+            f"{report.memory_total_kb}K present (model: {model.plan.memory_total_kb}K)")
+    window = _iomem_window(report, ARTICLE_RANGE[0], sum(ARTICLE_RANGE) - 1)
+    for ln in window:
+        st.line(f"/proc/iomem  {ln}")
+    dmesg_diff = model.plan.diff_dmesg(report.dmesg)
+    iomem_diff = model.plan.diff_iomem(report.sections["iomem"])
+    st.line(f"model vs guest: boot log {'agrees' if not dmesg_diff else dmesg_diff}; "
+            f"/proc/iomem {'agrees' if not iomem_diff else f'{len(iomem_diff)} diff lines'}")
+    res.model.update(dmesg_diff=dmesg_diff, iomem_diff=iomem_diff)
+    buffers = iomem_find(report.iomem, "RAM buffer")
+    res.boot = {
+        "cmdline": CMDLINE, "kernel": kernel, "uptime": report.uptime,
+        "memory_total_kb": report.memory_total_kb, "iomem": window,
+        "window_resource": buffers[0].name if buffers else None,
+        "ram_buffers": [(b.start, b.end) for b in buffers],
+        "limits": {**probe.limits(), "vmalloc_runs": probe.vmalloc_runs},
+        "article_range": _range_dict(report, ARTICLE_RANGE),
+        "usable_range": _range_dict(report, model.usable),
+        "ioremap_error": _ioremap_error_line(report.sections.get("probe-log", "")),
+    }
+    return shell
+
+
+async def step_pool_and_dma(st: _Steps, res: SeedResult, m: Machine,
+                            usable: tuple[int, int]) -> tuple[Any, Any, Any]:
+    """3-4. The carve-out as a DMA pool; edu copies a payload RAM -> device -> RAM through it.
+    Returns the (src, dst, from-guest) buffers, still allocated."""
+    st.step("The carve-out becomes a DMA pool (m.dma.use_region)")
+    start, size = usable
+    m.dma.use_region(start, size)
+    src = m.dma.alloc(PAYLOAD_SIZE, name="src")
+    dst = m.dma.alloc(PAYLOAD_SIZE, name="dst")
+    mailbox = m.dma.alloc(64, name="from-guest")
+    stats = m.dma.stats()
+    st.line(f"pool {_hx(start)}+{_hx(size)}; buffers src {_hx(src.phys)}, dst {_hx(dst.phys)}, "
+            f"from-guest {_hx(mailbox.phys)}; {stats.free if stats else '?'} bytes free")
+    res.pool = {"start": start, "size": size,
+                "buffers": {b.name: {"phys": b.phys, "size": b.size} for b in m.dma.buffers}}
+
+    edu = await _edu_driver().probe(m)
+    st.step(f"edu ({edu.pci.address}, id {edu.regs.id.read():#x}) DMAs "
+            f"RAM -> device -> RAM through the pool")
+    payload = _payload(PAYLOAD_SIZE)
+    src.write(payload)
+    t = time.monotonic()
+    await edu.dma_to_device(src)
+    await edu.dma_from_device(dst)
+    ms = (time.monotonic() - t) * 1000
+    ok = dst.read() == payload
+    st.line(f"{PAYLOAD_SIZE} bytes {_hx(src.phys)} -> edu buffer -> {_hx(dst.phys)} in "
+            f"{ms:.0f} ms (edu's DMA timer is 100 ms): {'identical' if ok else 'DIFFERENT'}")
+    res.dma = {"src": src.phys, "dst": dst.phys, "bytes": PAYLOAD_SIZE, "ok": ok,
+               "ms": round(ms, 1)}
+    return src, dst, mailbox
+
+
+async def step_read_back(st: _Steps, res: SeedResult, m: Machine, shell: GuestShell,
+                         model: _Model, dst: Any, mailbox: Any) -> None:
+    """5. The DMA'd bytes through the host's ioremap and the guest's devmem; and back."""
+    st.step("Reading it back: host m.ioremap, guest busybox devmem")
+    start, size = model.usable
+    payload = _payload(PAYLOAD_SIZE)
+    io = m.ioremap(start, size, name="seed carve-out")
+    try:
+        host = io.read(dst.phys - start, PAYLOAD_SIZE)
+        guest = await _devmem_read(shell, dst.phys, DEVMEM_BYTES)
+        await shell.run(f"devmem {_hx(mailbox.phys)} 32 {GUEST_MAGIC:#x}", check=True)
+        from_guest = io.readl(mailbox.phys - start)
+    finally:
+        m.iounmap(io)
+    st.line(f"host  ioremap({_hx(start)}, {_hx(size)}) +{_hx(dst.phys - start)}: "
+            f"{host[:24]!r}... {'matches' if host == payload else 'DIFFERS'}")
+    st.line(f"guest devmem {_hx(dst.phys)}.. ({DEVMEM_BYTES} bytes): {guest[:24]!r}... "
+            f"{'matches' if guest == payload[:DEVMEM_BYTES] else 'DIFFERS'}")
+    st.line(f"guest wrote {GUEST_MAGIC:#x} at {_hx(mailbox.phys)} with devmem; host readl: "
+            f"{from_guest:#x}")
+    st.line("devmem works because of iomem=relaxed: the window is a busy 'RAM buffer' and the "
+            f"kernel has IO_STRICT_DEVMEM (model without it: {model.devmem_without_relaxed})")
+    res.readback = {"host_ok": host == payload, "guest_ok": guest == payload[:DEVMEM_BYTES],
+                    "guest_bytes": DEVMEM_BYTES, "guest_wrote": GUEST_MAGIC,
+                    "host_read": from_guest,
+                    "devmem_without_relaxed": model.devmem_without_relaxed}
+
+
+async def step_limits(st: _Steps, res: SeedResult, shell: GuestShell) -> None:
+    """6. What dkprobe measured at boot, plus the kernel's symbols and slab caches."""
+    st.step("Allocator limits measured by dkprobe, and the kernel's symbols")
+    res.boot["symbols"] = await _guest_symbols(
+        shell, ("alloc_bootmem", "__alloc_bootmem", "memblock_alloc_try_nid"))
+    res.boot["largest_kmalloc_cache"] = await _largest_slab_cache(shell)
+    lim = res.boot["limits"]
+    st.line(f"gfp_max_order {lim['gfp_max_order']}, kmalloc_max {format_size(lim['kmalloc_max'])}"
+            f", vmalloc {format_size(lim['vmalloc_max'])} in {lim['vmalloc_runs']} runs, "
+            f"dma_coherent_max {format_size(lim['dma_coherent_max'])}")
+    for name, rng in (("article 8M", res.boot["article_range"]),
+                      ("usable", res.boot["usable_range"])):
+        st.line(f"{name:<10} {_hx(rng['start'])}+{_hx(rng['size'])}: ioremap {rng['ioremap']}, "
+                f"memremap {rng['memremap']}, request_mem_region {rng['request']}")
+    if res.boot["ioremap_error"]:
+        st.line(f"dmesg: {res.boot['ioremap_error']}")
+    syms = res.boot["symbols"]
+    st.line("kallsyms: " + ", ".join(f"{k} {'present' if v else 'absent'}"
+                                     for k, v in syms.items()))
+
+
+async def step_clean(st: _Steps, res: SeedResult, art: GuestArtifacts, usable: tuple[int, int],
+                     timeout: float) -> None:
+    """7. A second guest with memmap=8M$248M: only the range probes, and devmem without
+    iomem=relaxed."""
+    st.step(f"What works instead: booting again with {CLEAN_CMDLINE!r}")
     spec = linux_guest_spec(CLEAN_CMDLINE, MACHINE, MEMORY, probes=[ARTICLE_RANGE, usable],
                             probe_params={"tests": "ranges"}, artifacts=art)
     async with Machine(spec) as m:
@@ -289,21 +444,19 @@ async def _boot_clean(art: GuestArtifacts, usable: tuple[int, int],
         if report.probe is None or not report.probe.complete:
             raise GuestError("the memmap= guest's dkprobe report is missing or incomplete")
         devmem = await shell.run(f"devmem {_hx(usable[0])} 32")
-        return {
-            "cmdline": CLEAN_CMDLINE,
-            "iomem": _iomem_window(report, ARTICLE_RANGE[0], sum(ARTICLE_RANGE) - 1),
-            "article_range": _range_dict(report, ARTICLE_RANGE),
-            "usable_range": _range_dict(report, usable),
-            "devmem_ok": devmem.ok,
-            "devmem_output": devmem.output.strip(),
-        }
-
-
-def _range_dict(report: GuestReport, rng: tuple[int, int]) -> dict[str, Any]:
-    assert report.probe is not None
-    r = report.probe.range(*rng)
-    return {"start": r.start, "size": r.size, "end": r.start + r.size - 1,
-            "request": r.request, "ioremap": r.ioremap, "memremap": r.memremap, "rw": r.rw}
+    res.clean = {
+        "cmdline": CLEAN_CMDLINE,
+        "iomem": _iomem_window(report, ARTICLE_RANGE[0], sum(ARTICLE_RANGE) - 1),
+        "article_range": _range_dict(report, ARTICLE_RANGE),
+        "usable_range": _range_dict(report, usable),
+        "devmem_ok": devmem.ok,
+        "devmem_output": devmem.output.strip(),
+    }
+    for ln in res.clean["iomem"]:
+        st.line(f"/proc/iomem  {ln}")
+    cu = res.clean["usable_range"]
+    st.line(f"request_mem_region {cu['request']}, ioremap({_hx(cu['size'])}) {cu['ioremap']}; "
+            f"devmem without iomem=relaxed: {res.clean['devmem_output']}")
 
 
 async def run(*, clean_boot: bool = True, say: Say = print,
@@ -316,147 +469,28 @@ async def run(*, clean_boot: bool = True, say: Say = print,
     res = SeedResult()
     st = _Steps(say, 7 if clean_boot else 6)
     art = GuestArtifacts.locate()
-    initrd = art.initrd.stat().st_size
-
-    # 1. model
-    st.step(f"Allocator model: QEMU {MACHINE} {MEMORY}, SeaBIOS, -nodefaults, {CMDLINE!r}")
-    first = plan(MACHINE, MEMORY, CMDLINE, defaults=False, initrd_size=initrd)
-    start, size = carveout_from_model(first)
-    usable = (start, size)
-    model = plan(MACHINE, MEMORY, CMDLINE, probes=[ARTICLE_RANGE, usable], defaults=False,
-                 initrd_size=initrd)
-    strict = plan(MACHINE, MEMORY, CMDLINE.replace(" iomem=relaxed", ""), probes=[usable],
-                  defaults=False, initrd_size=initrd)
-    for ln in _model_sections(model.to_text(), ("Firmware map", "Kernel map", "Carve-outs",
-                                                  "Probes")):
-        st.line(ln)
-    res.carveout = {"start": start, "size": size, "end": start + size - 1,
-                    "source": "driverkit.mem.plan carve-outs (mem= window)"}
-    st.line(f"=> carve-out {_hx(start)}-{_hx(start + size - 1)} ({format_size(size)}): "
-            f"the mem= window up to the firmware's ACPI tables")
-    res.model = {**model.to_json(), "devmem_without_relaxed": strict.probes[0].devmem_mmap}
+    model = step_model(st, res, art.initrd.stat().st_size)
     res.timings["model"] = st.elapsed()
 
-    # 2. boot
     st.step(f"Booting the Linux guest: {MACHINE} {MEMORY} + edu, {CMDLINE!r}")
-    spec = linux_guest_spec(CMDLINE, MACHINE, MEMORY, probes=[ARTICLE_RANGE, usable],
+    spec = linux_guest_spec(CMDLINE, MACHINE, MEMORY, probes=[ARTICLE_RANGE, model.usable],
                             devices=["edu"], artifacts=art)
     async with Machine(spec) as m:
-        shell = GuestShell(m.console, timeout=20.0)
-        report = await shell.wait_ready(boot_timeout)
-        probe = report.probe
-        if probe is None or not probe.complete or probe.errors:
-            raise GuestError(f"dkprobe did not report cleanly: {probe and probe.errors}")
+        shell = await step_boot(st, res, m, model, boot_timeout)
         res.timings["boot"] = st.elapsed()
-        kernel = probe.info.get("release", "?")
-        st.line(f"kernel {kernel} up in {report.uptime:.1f}s guest time; "
-                f"{report.memory and report.memory.total_kb}K present "
-                f"(model: {model.memory_total_kb}K)")
-        window = _iomem_window(report, ARTICLE_RANGE[0], sum(ARTICLE_RANGE) - 1)
-        for ln in window:
-            st.line(f"/proc/iomem  {ln}")
-        dmesg_diff = model.diff_dmesg(report.dmesg)
-        iomem_diff = model.diff_iomem(report.sections["iomem"])
-        st.line(f"model vs guest: boot log {'agrees' if not dmesg_diff else dmesg_diff}; "
-                f"/proc/iomem {'agrees' if not iomem_diff else f'{len(iomem_diff)} diff lines'}")
-        buffers = iomem_find(report.iomem, "RAM buffer")
-        res.model.update(dmesg_diff=dmesg_diff, iomem_diff=iomem_diff)
-        res.boot = {
-            "cmdline": CMDLINE, "kernel": kernel, "uptime": report.uptime,
-            "memory_total_kb": report.memory_total_kb, "iomem": window,
-            "window_resource": buffers[0].name if buffers else None,
-            "ram_buffers": [(b.start, b.end) for b in buffers],
-            "limits": {**probe.limits(), "vmalloc_runs": probe.vmalloc_runs},
-            "article_range": _range_dict(report, ARTICLE_RANGE),
-            "usable_range": _range_dict(report, usable),
-            "ioremap_error": _ioremap_error_line(report.sections.get("probe-log", "")),
-        }
-
-        # 3. pool
-        st.step("The carve-out becomes a DMA pool (m.dma.use_region)")
-        m.dma.use_region(start, size)
-        edu = await _edu_driver().probe(m)
-        src = m.dma.alloc(PAYLOAD_SIZE, name="src")
-        dst = m.dma.alloc(PAYLOAD_SIZE, name="dst")
-        mailbox = m.dma.alloc(64, name="from-guest")
-        stats = m.dma.stats()
-        st.line(f"pool {_hx(start)}+{_hx(size)}; buffers src {_hx(src.phys)}, dst "
-                f"{_hx(dst.phys)}, from-guest {_hx(mailbox.phys)}; {stats.free} bytes free"
-                if stats else "pool has no stats")
-        res.pool = {"start": start, "size": size,
-                    "buffers": {b.name: {"phys": b.phys, "size": b.size} for b in m.dma.buffers}}
-
-        # 4. DMA
-        st.step(f"edu ({edu.pci.address}, id {edu.regs.id.read():#x}) DMAs "
-                f"RAM -> device -> RAM through the pool")
-        payload = _payload(PAYLOAD_SIZE)
-        src.write(payload)
-        t = time.monotonic()
-        await edu.dma_to_device(src)
-        await edu.dma_from_device(dst)
-        dma_ms = (time.monotonic() - t) * 1000
-        copied = dst.read()
-        st.line(f"{PAYLOAD_SIZE} bytes {_hx(src.phys)} -> edu buffer -> {_hx(dst.phys)} in "
-                f"{dma_ms:.0f} ms: {'identical' if copied == payload else 'DIFFERENT'}")
-        res.dma = {"src": src.phys, "dst": dst.phys, "bytes": PAYLOAD_SIZE,
-                   "ok": copied == payload, "ms": round(dma_ms, 1)}
-
-        # 5. read back
-        st.step("Reading it back: host m.ioremap, guest busybox devmem")
-        io = m.ioremap(start, size, name="seed carve-out")
-        host = io.read(dst.phys - start, PAYLOAD_SIZE)
-        guest = await _devmem_read(shell, dst.phys, DEVMEM_BYTES)
-        await shell.run(f"devmem {_hx(mailbox.phys)} 32 {GUEST_MAGIC:#x}", check=True)
-        from_guest = io.readl(mailbox.phys - start)
-        st.line(f"host  ioremap({_hx(start)}, {_hx(size)}) +{_hx(dst.phys - start)}: "
-                f"{host[:24]!r}... {'matches' if host == payload else 'DIFFERS'}")
-        st.line(f"guest devmem {_hx(dst.phys)}.. ({DEVMEM_BYTES} bytes): {guest[:24]!r}... "
-                f"{'matches' if guest == payload[:DEVMEM_BYTES] else 'DIFFERS'}")
-        st.line(f"guest wrote {GUEST_MAGIC:#x} at {_hx(mailbox.phys)} with devmem; host "
-                f"readl: {from_guest:#x}")
-        st.line(f"devmem works because of iomem=relaxed: the window is a busy 'RAM buffer' "
-                f"and the kernel has IO_STRICT_DEVMEM (model without it: "
-                f"{strict.probes[0].devmem_mmap})")
-        res.readback = {"host_ok": host == payload, "guest_ok": guest == payload[:DEVMEM_BYTES],
-                        "guest_bytes": DEVMEM_BYTES, "guest_wrote": GUEST_MAGIC,
-                        "host_read": from_guest,
-                        "devmem_without_relaxed": strict.probes[0].devmem_mmap}
-        m.iounmap(io)
-        for b in (src, dst, mailbox):
-            b.free()
-
-        # 6. limits
-        st.step("Allocator limits measured by dkprobe, and the kernel's symbols")
-        res.boot["symbols"] = await _guest_symbols(
-            shell, ("alloc_bootmem", "__alloc_bootmem", "memblock_alloc_try_nid"))
-        res.boot["largest_kmalloc_cache"] = await _largest_slab_cache(shell)
-        lim = res.boot["limits"]
-        st.line(f"gfp_max_order {lim['gfp_max_order']}, kmalloc_max "
-                f"{format_size(lim['kmalloc_max'])}, vmalloc {format_size(lim['vmalloc_max'])} "
-                f"in {lim['vmalloc_runs']} runs, dma_coherent_max "
-                f"{format_size(lim['dma_coherent_max'])}")
-        for name, rng in (("article 8M", res.boot["article_range"]),
-                          ("usable", res.boot["usable_range"])):
-            st.line(f"{name:<10} {_hx(rng['start'])}+{_hx(rng['size'])}: ioremap {rng['ioremap']},"
-                    f" memremap {rng['memremap']}, request_mem_region {rng['request']}")
-        if res.boot["ioremap_error"]:
-            st.line(f"dmesg: {res.boot['ioremap_error']}")
+        src, dst, mailbox = await step_pool_and_dma(st, res, m, model.usable)
+        with src, dst, mailbox:  # freed on the way out, so no leak warning
+            await step_read_back(st, res, m, shell, model, dst, mailbox)
+        await step_limits(st, res, shell)
     res.timings["first_guest"] = st.elapsed()
 
-    # 7. memmap=
     if clean_boot:
-        st.step(f"What works instead: booting again with {CLEAN_CMDLINE!r}")
-        res.clean = await _boot_clean(art, usable, boot_timeout)
-        for ln in res.clean["iomem"]:
-            st.line(f"/proc/iomem  {ln}")
-        cu = res.clean["usable_range"]
-        st.line(f"request_mem_region {cu['request']}, ioremap({_hx(cu['size'])}) "
-                f"{cu['ioremap']}; devmem without iomem=relaxed: {res.clean['devmem_output']}")
+        await step_clean(st, res, art, model.usable, boot_timeout)
         res.timings["second_guest"] = st.elapsed()
 
     res.table = comparison(res.boot, res.clean)
-    say("\nThe seed article's table, checked on Linux "
-        f"{res.boot['kernel']} (QEMU {MACHINE} {MEMORY}, SeaBIOS, TCG):\n")
+    say(f"\nThe seed article's table, checked on Linux {res.boot['kernel']} "
+        f"(QEMU {MACHINE} {MEMORY}, SeaBIOS, TCG):\n")
     for ln in render_table(res.table):
         say(ln)
     res.timings["total"] = st.elapsed()
