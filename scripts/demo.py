@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the whole result as JSON")
     ap.add_argument("--one-boot", action="store_true",
                     help="skip the second boot that measures memmap=8M$248M")
-    ap.add_argument("--boot-timeout", type=float, default=120.0, metavar="SECONDS")
+    ap.add_argument("--boot-timeout", type=float, default=120.0, metavar="SECONDS",
+                    help="deadline for each guest to reach its shell prompt (default 120)")
     args = ap.parse_args(argv)
 
     def say(line: str) -> None:
