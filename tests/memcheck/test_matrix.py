@@ -1,0 +1,188 @@
+"""The validation matrix: real boots of the Linux guest against the allocator model.
+
+Every case boots the guest (SeaBIOS, -nodefaults, TCG) once through
+`driverkit.guest.memcheck.memcheck` and requires the model and the kernel to agree on every
+counted row: each /proc/iomem line (PCI BARs aside), the BIOS-e820 and user: maps, zones,
+Y of `Memory: X/YK`, the announced carve-outs, the allocator limits and every probe
+(region_intersects, request_mem_region, ioremap, memremap). Each case also pins what the
+kernel showed when the matrix was first run (Y, some /proc/iomem lines, carve-out names),
+so a model and a kernel that drifted together would still fail.
+
+Boots run two at a time within the module's event loop (one at a time under pytest-xdist,
+where the workers already spread them); DRIVERKIT_MATRIX_JOBS overrides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass
+
+import pytest
+import pytest_asyncio
+
+from driverkit.errors import ArtifactMissing
+from driverkit.guest import GuestArtifacts
+from driverkit.guest.memcheck import AGREE, DIFFER, MemCheck, compare, kernel_carveouts, memcheck
+from driverkit.mem import plan
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+HPET = (0xFED00000, 0x400)
+BOOT_TIMEOUT = 180.0  # ~4-11 s per boot; generous for a loaded 2-core machine
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    machine: str
+    memory: str
+    cmdline: str = ""
+    probes: tuple[tuple[int, int], ...] = ()
+    memory_total_kb: int = 0  # Y of "Memory: X/YK available", measured
+    iomem: tuple[str, ...] = ()  # lines of the kernel's /proc/iomem (stripped), measured
+    carveouts: tuple[str, ...] = ()  # what the kernel announced (crashkernel, swiotlb, ...)
+
+
+LOW_ROM = "fffc0000-ffffffff : Reserved"
+CASES = [
+    Case("pc-256M", "pc", "256M", "",
+         ((0xF800000, 0x800000), (0xFFE0000, 0x2000), (0xFFE2000, 0x1E000), HPET),
+         261624, ("00100000-0ffdffff : System RAM", "0ffe0000-0fffffff : Reserved", LOW_ROM)),
+    Case("q35-256M", "q35", "256M", "", ((0xFFE0000, 0x3000), (0xFFE3000, 0x1D000), HPET),
+         261624, ("00100000-0ffdffff : System RAM", "b0000000-bfffffff : Reserved",
+                  "fed1c000-fed1ffff : Reserved")),
+    Case("pc-128M", "pc", "128M", "", ((0x7000000, 0x1000),),
+         130552, ("00100000-07fdffff : System RAM",)),
+    Case("q35-1G", "q35", "1G", "", ((0x3FFE0000, 0x20000), (0xB0000000, 0x1000)),
+         1048056, ("00100000-3ffdffff : System RAM", "3ffe0000-3fffffff : Reserved")),
+    # 3.5 GiB is where pc starts splitting RAM at 3 GiB; the rest goes above 4 GiB
+    Case("pc-3584M-split", "pc", "3584M", "", ((0xBFFE0000, 0x2000), (0x100000000, 0x1000)),
+         3669496, ("00100000-bffdffff : System RAM", "100000000-11fffffff : System RAM"),
+         ("swiotlb",)),
+    Case("pc-4G-split", "pc", "4G", "", ((0xBFFE0000, 0x20000), (0x100000000, 0x1000)),
+         4193784, ("00100000-bffdffff : System RAM", "100000000-13fffffff : System RAM"),
+         ("swiotlb",)),
+    Case("q35-3G-split", "q35", "3G", "", ((0x7FFE0000, 0x3000), (0x13FFFF000, 0x1000)),
+         3145208, ("00100000-7ffdffff : System RAM", "100000000-13fffffff : System RAM"),
+         ("swiotlb",)),
+    Case("pc-256M-mem248M", "pc", "256M", "mem=248M",
+         ((0xF800000, 0x800000), (0xF800000, 0x7E0000)),
+         253560, ("00100000-0f7fffff : System RAM", "0f800000-0ffdffff : RAM buffer")),
+    Case("pc-256M-mem250000K", "pc", "256M", "mem=250000K", ((0xF420000, 0x1000),),
+         249608, ("00100000-0f423fff : System RAM", "0f424000-0ffdffff : RAM buffer")),
+    Case("q35-512M-memhex", "q35", "512M", "mem=0x1F000000", ((0x1F000000, 0xFE0000),),
+         507512, ("00100000-1effffff : System RAM", "1f000000-1ffdffff : RAM buffer")),
+    Case("q35-4G-mem3G", "q35", "4G", "mem=3G", ((0x7FFE0000, 0x3000), (0x100000000, 0x1000)),
+         2096632, ("00100000-7ffdffff : System RAM",)),
+    Case("pc-256M-memmap-reserve", "pc", "256M", "memmap=8M$0xE000000",
+         ((0xE000000, 0x800000), (0xE000000, 0x1000)),
+         253432, ("00100000-0dffffff : System RAM", "0e000000-0e7fffff : Reserved",
+                  "0e800000-0ffdffff : System RAM")),
+    Case("q35-512M-memmap-pmem", "q35", "512M", "memmap=16M!0x10000000",
+         ((0x10000000, 0x1000000), (0x10800000, 0x1000)),
+         507384, ("10000000-10ffffff : Persistent Memory (legacy)",
+                  "10000000-10ffffff : namespace0.0", "11000000-1ffdffff : System RAM")),
+    Case("pc-1G-memmap-mixed", "pc", "1G",
+         "memmap=32M$0x20000000 memmap=16M!0x30000000 memmap=4M#0x38000000",
+         ((0x20000000, 0x2000000), (0x30000000, 0x1000), (0x38000000, 0x400000)),
+         994808, ("20000000-21ffffff : Reserved", "30000000-30ffffff : Persistent Memory (legacy)",
+                  "38000000-383fffff : ACPI Tables", "38400000-3ffdffff : System RAM")),
+    Case("pc-256M-exactmap", "pc", "256M", "memmap=exactmap memmap=636K@0 memmap=200M@1M",
+         ((0xC900000, 0x100000),),
+         205432, ("00001000-0009efff : System RAM", "00100000-0c8fffff : System RAM",
+                  "0c900000-0fffffff : RAM buffer")),
+    Case("pc-256M-crashkernel", "pc", "256M", "crashkernel=64M", (HPET,),
+         261624, ("00100000-0ffdffff : System RAM",), ("crashkernel",)),
+    Case("q35-1G-crashkernel-range", "q35", "1G", "crashkernel=512M-:48M", (),
+         1048056, ("00100000-3ffdffff : System RAM",), ("crashkernel",)),
+    Case("pc-5G-crashkernel-high", "pc", "5G", "crashkernel=256M,high", (),
+         5242360, ("100000000-17fffffff : System RAM",),
+         ("crashkernel", "crashkernel_low", "swiotlb")),
+    # this kernel has no CONFIG_CMA: the model must predict no CMA area and the kernel agree
+    Case("pc-256M-cma", "pc", "256M", "cma=16M", ((0xF000000, 0x1000000),),
+         261624, ("00100000-0ffdffff : System RAM",)),
+]
+BY_ID = {c.id: c for c in CASES}
+
+
+def _jobs() -> int:
+    env = os.environ.get("DRIVERKIT_MATRIX_JOBS")
+    if env:
+        return max(1, int(env))
+    return 1 if os.environ.get("PYTEST_XDIST_WORKER") else 2
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def booted(request):
+    """`await booted(case)` -> MemCheck; boots the next selected case(s) alongside it."""
+    try:
+        art = GuestArtifacts.locate()
+    except ArtifactMissing as exc:
+        pytest.skip(f"Linux guest not built: {exc}")
+    order = [item.callspec.params["case"].id for item in request.session.items
+             if item.module is request.module and hasattr(item, "callspec")
+             and "case" in item.callspec.params]
+    tasks: dict[str, asyncio.Task] = {}
+
+    def start(case: Case) -> None:
+        tasks[case.id] = asyncio.ensure_future(memcheck(
+            case.machine, case.memory, case.cmdline, case.probes, timeout=BOOT_TIMEOUT,
+            artifacts=art))
+
+    async def get(case: Case) -> MemCheck:
+        if case.id not in tasks:
+            start(case)
+            later = order[order.index(case.id) + 1:] if case.id in order else []
+            for cid in [c for c in later if c not in tasks][: _jobs() - 1]:
+                start(BY_ID[cid])
+        return await tasks[case.id]
+
+    yield get
+    for t in tasks.values():
+        t.cancel()  # a partner whose test did not run (-x): its Machine tears QEMU down
+    await asyncio.gather(*tasks.values(), return_exceptions=True)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+async def test_model_agrees_with_the_kernel(case: Case, booted) -> None:
+    mc = await booted(case)
+    assert mc.agree, mc.to_text()
+    iomem = mc.section("iomem")
+    assert iomem and all(r.verdict == AGREE for r in iomem)
+    kernel_lines = [r.kernel.strip() for r in iomem]
+    assert any(line.endswith(": System RAM") for line in kernel_lines)
+    for line in case.iomem:  # the ground truth this case was measured with
+        assert line in kernel_lines, f"{line!r} not in the kernel's /proc/iomem"
+    assert mc.report.memory_total_kb == mc.plan.memory_total_kb == case.memory_total_kb
+    probes = mc.section("probes")
+    assert len(probes) == 4 * len(case.probes)
+    assert all(r.verdict == AGREE for r in probes)
+    assert sorted(c.name for c in kernel_carveouts(mc.report)) == sorted(case.carveouts)
+    assert [r.verdict for r in mc.section("limits") if r.counted] == [AGREE] * 3
+
+
+async def test_cma_is_refused_by_this_kernel(booted) -> None:
+    mc = await booted(BY_ID["pc-256M-cma"])
+    (row,) = [r for r in mc.section("carveouts") if r.key == "cma"]
+    assert (row.model, row.kernel, row.verdict) == ("no CMA", "no CMA", AGREE)
+    assert mc.plan.limits["cma_total"] == 0
+    assert "CmaTotal" not in mc.report.meminfo or mc.report.meminfo["CmaTotal"] == 0
+    assert "cma: Reserved" not in mc.report.dmesg
+
+
+async def test_a_wrong_model_is_reported_row_by_row(booted) -> None:
+    """The comparison must fail loudly: the mem=248M boot against a plan for mem=240M."""
+    mc = await booted(BY_ID["pc-256M-mem248M"])
+    wrong = plan("pc", "256M", "mem=240M", probes=mc.probes, defaults=False,
+                 initrd_size=mc.initrd_size, kernel_at=mc.kernel_at)
+    rows = compare(wrong, mc.report)
+    differ = {(r.section, r.key) for r in rows if r.verdict == DIFFER}
+    assert ("memory", "Y") in differ
+    assert ("iomem", "00100000-0effffff : System RAM") in differ
+    assert ("zones", "DMA32") in differ and ("zones", "last_pfn") in differ
+    assert any(s == "e820-user" for s, _ in differ)
+    bad = MemCheck(mc.machine, mc.memory, "mem=240M", mc.probes, wrong, mc.report,
+                   mc.kernel_at, mc.initrd_size, rows)
+    assert not bad.agree and bad.to_json()["verdict"] == "differ"
+    assert "verdict: DIFFER" in bad.to_text()
