@@ -20,7 +20,8 @@ Which rows decide the verdict ("counted" rows):
 * limits: gfp_max_order, kmalloc_max, dma_coherent_max (32-bit mask);
 * per probe: region_intersects with System RAM, request_mem_region, ioremap, memremap(WB).
 
-Shown but not counted: `vmalloc_max` (the model's figure is an estimate: free memory right
+Shown but not counted: an "Adapter ROM" below 1 MiB that only the kernel lists (firmware
+content that varies from boot to boot, see ROM_NOTE), `vmalloc_max` (the model's figure is an estimate: free memory right
 after boot; the guest's is the largest vmalloc that succeeded), `X` of Memory:, and the
 model's bookkeeping carve-outs (the RAM mem=/memmap= took away, which the kernel does not
 announce).
@@ -253,10 +254,27 @@ def _aligned(section: str, model: Sequence[str], kernel: Sequence[str]) -> list[
     return rows
 
 
+_ISA_ROM = re.compile(r"^\s*([0-9a-f]+)-[0-9a-f]+ : (Adapter ROM|Extension ROM)$")
+
+
+def _firmware_content_row(row: Row) -> Row:
+    """A legacy ROM the kernel found only in this boot: not counted (see ROM_NOTE)."""
+    m = _ISA_ROM.match(row.kernel or "") if row.model is None else None
+    if m and 0xC0000 <= int(m.group(1), 16) < 0xF0000:
+        return dataclasses.replace(row, verdict=INFO, note=ROM_NOTE)
+    return row
+
+
+#: Why an extra "Adapter ROM" below 1 MiB is shown but not counted.
+ROM_NOTE = ("probe_roms() takes any 2K-aligned 0x55AA block with a valid checksum in "
+            "0xc0000-0xeffff; SeaBIOS leaves one at 0xe8800 (length 0x7800) holding runtime "
+            "data, so its checksum is valid in some boots only: firmware content, not config")
+
+
 def _iomem_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
     model = comparable_lines(mp.iomem_text(), kernel=True)
     kernel = comparable_lines(_iomem_text(report), kernel=True)
-    return _aligned("iomem", model, kernel)
+    return [_firmware_content_row(r) for r in _aligned("iomem", model, kernel)]
 
 
 def _log_lines(dmesg: str, prefix: str) -> list[str]:
