@@ -21,10 +21,14 @@ Which rows decide the verdict ("counted" rows):
 * per probe: region_intersects with System RAM, request_mem_region, ioremap, memremap(WB).
 
 Shown but not counted: an "Adapter ROM" below 1 MiB that only the kernel lists (firmware
-content that varies from boot to boot, see ROM_NOTE), `vmalloc_max` (the model's figure is an estimate: free memory right
-after boot; the guest's is the largest vmalloc that succeeded), `X` of Memory:, and the
-model's bookkeeping carve-outs (the RAM mem=/memmap= took away, which the kernel does not
-announce).
+content that varies from boot to boot, see ROM_NOTE); `vmalloc_max` (the model's figure is
+an estimate: free memory right after boot; the guest's is the largest vmalloc that
+succeeded); `X` of Memory:; the model's bookkeeping carve-outs (the RAM mem=/memmap= took
+away, which the kernel does not announce).
+
+The kernel's /proc/iomem is read from the shell once the probes have run, so it shows what
+they met: with legacy pmem (memmap=N!A) the guest's init has loaded nd_pmem, whose busy
+namespaceN.0 nodes the model adds too (`plan(pmem_driver=True)`).
 """
 
 from __future__ import annotations

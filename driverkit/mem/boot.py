@@ -44,6 +44,16 @@ KERNEL_LAYOUT = {
     "data": (0x1A00000, 0x1C45DFF),
     "bss": (0x22B1000, 0x27FFFFF),
 }
+#: Parts of that image the kernel gives to the page allocator once booted, as offsets from
+#: _text (from /proc/kallsyms; the sizes match its "Freeing ..." lines). ioremap of such a
+#: page fails like any RAM in use [measured: exactmap boot, probe in the initmem range].
+KERNEL_FREED = {
+    "SMP alternatives": (0x22A7000, 0x22B0000),  # __smp_locks: freed with one possible CPU
+    "unused decrypted memory": (0x2603000, 0x2800000),  # .bss..decrypted tail
+    "kernel image (initmem)": (0x201A000, 0x22A7000),  # __init_begin..__init_end
+    "kernel image (text/rodata gap)": (0xE02000, 0x1000000),  # mark_rodata_ro
+    "kernel image (rodata/data gap)": (0x1827000, 0x1A00000),
+}
 KERNEL_RESERVE = 0x2811000
 KERNEL_END = 0x2830000
 NODE_DATA_SIZE = 0x2B000
@@ -301,6 +311,8 @@ def boot(
 
     if initrd_now is not None:  # free_initrd_mem: back to the page allocator after unpacking
         mb.free(initrd_now[0], initrd_now[1] - initrd_now[0])
+    for a, b in KERNEL_FREED.values():  # free_initmem, mark_rodata_ro, alternatives, SEV bss
+        mb.free(k_at + a, b - a)
     zones = _zones(mb, max_pfn)
     return BootState(
         firmware=list(firmware),
