@@ -11,6 +11,7 @@ import pytest
 
 from driverkit import Machine, MachineSpec
 from driverkit.errors import ConfigError, MachineDied, MachineTimeout
+from driverkit.machine import firmware
 
 
 async def test_launch_status_and_clean_shutdown():
@@ -37,15 +38,7 @@ async def test_teardown_when_body_raises():
 
 
 def hello_rom(path, text: bytes) -> str:
-    """A 64 KiB x86 ROM whose reset vector prints `text` on COM1, then halts."""
-    code = b"\xba\xf8\x03"  # mov dx, 0x3f8
-    for c in text:
-        code += bytes([0xB0, c, 0xEE])  # mov al, c; out dx, al
-    code += b"\xf4\xeb\xfd"  # hlt; jmp back to hlt
-    rom = bytearray(b"\xf4" * 0x10000)
-    rom[: len(code)] = code
-    rom[0xFFF0:0xFFF3] = b"\xe9\x0d\x00"  # reset vector: jmp to offset 0 of the ROM
-    path.write_bytes(bytes(rom))
+    path.write_bytes(firmware.hello_rom(text))
     return str(path)
 
 
@@ -178,3 +171,17 @@ def test_ctrl_c_or_kill_of_python_leaves_no_qemu_and_no_files(sig):
                 pass
         asyncio.run(start_one())
         assert not Path(tmp).exists()
+
+
+async def test_accel_auto_uses_kvm_only_after_a_real_probe():
+    from driverkit.machine.kvm import _probe, probe_kvm
+
+    # The probe's test can succeed: the same kernel under TCG prints its banner.
+    assert await _probe(10.0, accel="tcg") == (
+        True, "a Linux kernel ran under tcg (its banner reached the serial port)")
+
+    usable, why = await probe_kvm()
+    async with Machine(MachineSpec(accel="auto")) as m:
+        assert m.spec.accel == ("kvm" if usable else "tcg")
+        assert m.accel_reason == why
+        assert m.ioremap(0xFED00000, 8).readl(0) == 0x8086A201

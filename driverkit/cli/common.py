@@ -23,7 +23,8 @@ def add_machine_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--device", action="append", default=[], metavar="DEV",
                    help="a QEMU -device string (repeatable), e.g. edu")
     g.add_argument("--firmware", default="bare", help="bare (default), seabios, or a file")
-    g.add_argument("--accel", default="tcg", choices=["tcg", "kvm"])
+    g.add_argument("--accel", default="tcg", choices=["tcg", "kvm", "auto"],
+                   help="tcg (default), kvm, or auto: kvm only if a probe guest really runs on it")
 
 
 def spec_from_args(args: argparse.Namespace) -> MachineSpec:

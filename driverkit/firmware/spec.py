@@ -12,7 +12,7 @@ from typing import Any
 
 from ..elf import ElfImage
 from ..errors import ArtifactMissing, ConfigError, ElfError
-from ..guest.artifacts import cache_dir
+from ..cache import cache_dir
 from ..machine.spec import MachineSpec
 
 FIRMWARE_FILE = Path("firmware") / "fw.elf"

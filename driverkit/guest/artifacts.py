@@ -7,16 +7,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cache import cache_dir
 from ..errors import ArtifactMissing
+
+__all__ = ["BUILD_HINT", "GUEST_FILES", "GuestArtifacts", "cache_dir"]
 
 GUEST_FILES = ("vmlinuz", "initramfs.cpio.gz", "config", "dkprobe.ko", "manifest.json")
 BUILD_HINT = "run scripts/build-guest (as root; it installs what it needs with apt)"
-
-
-def cache_dir() -> Path:
-    """The artifact cache: $DRIVERKIT_CACHE, else ~/.cache/driverkit."""
-    env = os.environ.get("DRIVERKIT_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "driverkit"
 
 
 @dataclass(frozen=True)

@@ -15,3 +15,16 @@ def write_bare_firmware(arch: str, directory: Path) -> Path:
     path = directory / f"bare-{arch}.rom"
     path.write_bytes(_X86_PARK if arch == "x86_64" else _ARM_PARK)
     return path
+
+
+def hello_rom(text: bytes) -> bytes:
+    """A 64 KiB x86 ROM whose reset vector prints `text` on COM1 and halts: proof that the
+    virtual CPU really executes (used to probe KVM, and by tests of the serial console)."""
+    code = b"\xba\xf8\x03"  # mov dx, 0x3f8
+    for c in text:
+        code += bytes([0xB0, c, 0xEE])  # mov al, c; out dx, al
+    code += b"\xf4\xeb\xfd"  # hlt; jmp back to hlt
+    rom = bytearray(_X86_PARK)
+    rom[: len(code)] = code
+    rom[0xFFF0:0xFFF3] = b"\xe9\x0d\x00"  # reset vector (CS:IP f000:fff0): jmp to offset 0
+    return bytes(rom)

@@ -118,6 +118,7 @@ class Machine:
         self._port_bus: PortBus | None = None
         self._ram_fd: int | None = None
         self._event_task: asyncio.Task | None = None
+        self.accel_reason = f"accel {self.spec.accel} requested"
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -141,6 +142,8 @@ class Machine:
             raise
 
     async def _start(self) -> None:
+        if self.spec.accel == "auto":
+            await self._resolve_accel()
         spec = self.spec
         self.tmpdir = _private_dir()
         self.console = SerialConsole(self.tmpdir / "serial.log")
@@ -196,6 +199,18 @@ class Machine:
             from ..pci.firmware import wait_for_firmware
 
             await wait_for_firmware(self)
+
+    async def _resolve_accel(self) -> None:
+        """accel="auto": KVM only where a probe guest really runs on it (cached), else TCG."""
+        from .kvm import probe_kvm
+
+        usable = False
+        if self.spec.arch == "x86_64":
+            usable, why = await probe_kvm()
+        else:
+            why = "KVM here runs x86_64 guests only"
+        self.accel_reason = why
+        self.spec = self.spec.with_(accel="kvm" if usable else "tcg")
 
     async def _until_alive(self, coro: Any, what: str) -> Any:
         """Await `coro`, but fail with MachineDied as soon as QEMU exits."""

@@ -11,7 +11,7 @@ from ..units import parse_size
 ARCHES = ("x86_64", "aarch64")
 MACHINES = {"x86_64": ("q35", "pc"), "aarch64": ("virt",)}
 DEFAULT_MACHINE = {"x86_64": "q35", "aarch64": "virt"}
-ACCELS = ("tcg", "kvm")
+ACCELS = ("tcg", "kvm", "auto")  # auto: KVM if a real probe runs a guest on it, else TCG
 FIRMWARES = ("bare", "seabios")
 
 
