@@ -10,9 +10,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..cache import cache_dir
 from ..elf import ElfImage
 from ..errors import ArtifactMissing, ConfigError, ElfError
-from ..cache import cache_dir
 from ..machine.spec import MachineSpec
 
 FIRMWARE_FILE = Path("firmware") / "fw.elf"
