@@ -474,8 +474,9 @@ def check_report(machine: str, memory: int | str, cmdline: str, probes: Sequence
 async def boot_report(machine: str, memory: int | str, cmdline: str, probes: Sequence[Probe],
                       *, timeout: float = 120.0, artifacts: GuestArtifacts | None = None,
                       progress: Progress | None = None,
-                      accel: str = "tcg") -> tuple[GuestReport, float]:
-    """Boot the guest once with this configuration; its parsed report and the boot time."""
+                      accel: str = "tcg") -> tuple[GuestReport, float, str]:
+    """Boot the guest once with this configuration: its parsed report, the boot time and the
+    accelerator it ran on ("auto" resolves to "kvm" or "tcg" when QEMU starts)."""
     from ..machine.machine import Machine
     from .linux import linux_guest_spec
     from .shell import GuestShell
@@ -487,6 +488,7 @@ async def boot_report(machine: str, memory: int | str, cmdline: str, probes: Seq
     say(f"booting the Linux guest: {machine} {memory}, append {spec.append!r}")
     async with Machine(spec) as m:
         say("QEMU up; waiting for the guest's reports on the serial console")
+        used = m.spec.accel
         shell = GuestShell(m.console, timeout=min(timeout, 30.0))
         try:
             report = await shell.wait_ready(timeout)
@@ -501,8 +503,8 @@ async def boot_report(machine: str, memory: int | str, cmdline: str, probes: Seq
         report, iomem=parse_iomem(now),
         sections={**report.sections, "iomem": now, "iomem-at-boot": report.sections["iomem"]})
     took = time.monotonic() - t0
-    say(f"guest reported after {took:.1f} s; comparing with the model")
-    return report, took
+    say(f"guest reported after {took:.1f} s ({used}); comparing with the model")
+    return report, took, used
 
 
 async def memcheck(machine: str = "pc", memory: int | str = "256M", cmdline: str = "",
@@ -519,7 +521,7 @@ async def memcheck(machine: str = "pc", memory: int | str = "256M", cmdline: str
     art = artifacts or GuestArtifacts.locate()
     prs = parse_probes(probes)
     model_for(machine, memory, cmdline, prs, art, strict=strict, accel=accel)  # bad input
-    report, took = await boot_report(machine, memory, cmdline, prs, timeout=timeout,
-                                     artifacts=art, progress=progress, accel=accel)
+    report, took, used = await boot_report(machine, memory, cmdline, prs, timeout=timeout,
+                                           artifacts=art, progress=progress, accel=accel)
     return check_report(machine, memory, cmdline, prs, report, art, boot_seconds=took,
-                        strict=strict, accel=accel)
+                        strict=strict, accel=used)
