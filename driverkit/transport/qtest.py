@@ -63,13 +63,23 @@ class QtestChannel:
         on_closed: DeathCheck | None = None,
     ) -> None:
         self.sock = sock
-        self.timeout = timeout
+        self._timeout = timeout
         self._buf = bytearray()
         self._on_closed = on_closed
         self._irq_listeners: list[IrqListener] = []
         self.irq_levels: dict[int, bool] = {}
         self.closed = False
         sock.settimeout(timeout)
+
+    @property
+    def timeout(self) -> float:
+        """Deadline in seconds for each reply (the socket's own timeout bounds every wait)."""
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, value: float) -> None:
+        self._timeout = value
+        self.sock.settimeout(value)
 
     # --- IRQ lines ------------------------------------------------------------------------
 
