@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 from construct import BitsInteger, BitStruct, ByteSwapped, Flag, Int32ul
 
 from driverkit.errors import MachineTimeout
-from driverkit.regs import RO, RW, WO, Register, RegisterMap
+from driverkit.regs import RO, RW, WO, Register
 
 from .base import Needs
-from .primecell import PrimeCellDriver, id_register
+from .primecell import PrimeCellDriver, primecell_ids
 
 if TYPE_CHECKING:
     pass
@@ -35,7 +35,7 @@ Flags = ByteSwapped(
 )
 
 
-class Pl011Regs(RegisterMap):
+class Pl011Regs(primecell_ids(PRIMECELL_ID)):
     size = SIZE
     dr = Register(0x00, Int32ul, RW, side_effects=True, doc="write sends; read pops the RX FIFO")
     rsr = Register(0x04, Int32ul, RO, reset=0, doc="receive status; a write (ECR) clears it")
@@ -51,14 +51,6 @@ class Pl011Regs(RegisterMap):
     mis = Register(0x40, Int32ul, RO, reset=0)
     icr = Register(0x44, Int32ul, WO, side_effects=True)
     dmacr = Register(0x48, Int32ul, RW, reset=0)
-    periph_id0 = id_register(0, PRIMECELL_ID[0])
-    periph_id1 = id_register(1, PRIMECELL_ID[1])
-    periph_id2 = id_register(2, PRIMECELL_ID[2])
-    periph_id3 = id_register(3, PRIMECELL_ID[3])
-    pcell_id0 = id_register(4, PRIMECELL_ID[4])
-    pcell_id1 = id_register(5, PRIMECELL_ID[5])
-    pcell_id2 = id_register(6, PRIMECELL_ID[6])
-    pcell_id3 = id_register(7, PRIMECELL_ID[7])
 
 
 

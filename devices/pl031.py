@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 from construct import Int32ul
 
-from driverkit.regs import RO, RW, WO, Register, RegisterMap
+from driverkit.regs import RO, RW, WO, Register
 
 from .base import Needs, controller_line
-from .primecell import PrimeCellDriver, id_register
+from .primecell import PrimeCellDriver, primecell_ids
 
 if TYPE_CHECKING:
     pass
@@ -22,7 +22,7 @@ BASE, SIZE, SPI = 0x09010000, 0x1000, 2
 PRIMECELL_ID = bytes.fromhex("311014000df005b1")
 
 
-class Pl031Regs(RegisterMap):
+class Pl031Regs(primecell_ids(PRIMECELL_ID)):
     size = SIZE
     dr = Register(0x00, Int32ul, RO, volatile=True, doc="seconds since the epoch")
     mr = Register(0x04, Int32ul, RW, reset=0, doc="alarm: interrupt when DR reaches it")
@@ -32,14 +32,6 @@ class Pl031Regs(RegisterMap):
     ris = Register(0x14, Int32ul, RO, reset=0)
     mis = Register(0x18, Int32ul, RO, reset=0)
     icr = Register(0x1C, Int32ul, WO, side_effects=True)
-    periph_id0 = id_register(0, PRIMECELL_ID[0])
-    periph_id1 = id_register(1, PRIMECELL_ID[1])
-    periph_id2 = id_register(2, PRIMECELL_ID[2])
-    periph_id3 = id_register(3, PRIMECELL_ID[3])
-    pcell_id0 = id_register(4, PRIMECELL_ID[4])
-    pcell_id1 = id_register(5, PRIMECELL_ID[5])
-    pcell_id2 = id_register(6, PRIMECELL_ID[6])
-    pcell_id3 = id_register(7, PRIMECELL_ID[7])
 
 
 class Pl031(PrimeCellDriver):

@@ -22,6 +22,14 @@ def id_register(index: int, value: int) -> Register:
     return Register(0xFE0 + 4 * index, Int32ul, RO, reset=value)
 
 
+def primecell_ids(ids: tuple[int, ...] | list[int]) -> type[RegisterMap]:
+    """A register-map base holding the eight ID registers with their reset values; a device's
+    map subclasses it (class Pl011Regs(primecell_ids(PRIMECELL_ID)): ...)."""
+    names = [f"periph_id{i}" for i in range(4)] + [f"pcell_id{i}" for i in range(4)]
+    return type("PrimeCellIds", (RegisterMap,),
+                {name: id_register(i, ids[i]) for i, name in enumerate(names)})
+
+
 def decode_id(words: list[int]) -> dict:
     """Part number, designer and revision from PeriphID0-3; the cell ID as an int."""
     pid = sum((w & 0xFF) << (8 * i) for i, w in enumerate(words[:4]))

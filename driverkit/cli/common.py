@@ -45,3 +45,17 @@ def emit(args: argparse.Namespace, obj: Any, text: str) -> None:
         sys.stdout.write("\n")
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def add_model_options(parser: argparse.ArgumentParser, probe_help: str) -> None:
+    """The allocator-model options memplan and memcheck share: command line, probes, leniency."""
+    parser.add_argument(
+        "--cmdline", default="", help='kernel command line, e.g. "mem=248M crashkernel=64M"'
+    )
+    parser.add_argument("--probe", action="append", default=[], metavar="START:SIZE",
+                        help=probe_help)
+    parser.add_argument(
+        "--lenient",
+        action="store_true",
+        help="read the command line as leniently as the kernel does, warning instead of failing",
+    )

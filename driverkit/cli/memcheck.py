@@ -12,7 +12,7 @@ import asyncio
 import sys
 
 from ..errors import ConfigError
-from .common import add_json, add_machine_options, emit
+from .common import add_json, add_machine_options, add_model_options, emit
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,21 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "probes), each row agree/DIFFER. Exit 0 if they agree, 1 if not, 2 on bad input.",
     )
     add_machine_options(p)
-    p.add_argument(
-        "--cmdline", default="", help='kernel command line, e.g. "mem=248M crashkernel=64M"'
-    )
-    p.add_argument(
-        "--probe",
-        action="append",
-        default=[],
-        metavar="START:SIZE",
-        help="a range dkprobe tests in the guest (request_mem_region, ioremap, memremap) and "
+    add_model_options(
+        p,
+        "a range dkprobe tests in the guest (request_mem_region, ioremap, memremap) and "
         "the model predicts, e.g. 0xF800000:8M (repeatable, at most 16)",
-    )
-    p.add_argument(
-        "--lenient",
-        action="store_true",
-        help="read the command line as leniently as the kernel does, warning instead of failing",
     )
     p.add_argument(
         "--timeout",

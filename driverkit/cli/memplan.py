@@ -11,7 +11,7 @@ import sys
 
 from ..errors import ConfigError
 from ..mem import plan
-from .common import add_json, add_machine_options, emit
+from .common import add_json, add_machine_options, add_model_options, emit
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,15 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "memplan", help="predict a Linux guest's physical memory map, carve-outs and ioremap gates"
     )
     add_machine_options(p)
-    p.add_argument(
-        "--cmdline", default="", help='kernel command line, e.g. "mem=248M crashkernel=64M"'
-    )
-    p.add_argument(
-        "--probe",
-        action="append",
-        default=[],
-        metavar="START:SIZE",
-        help="a range a driver would map, e.g. 0xF800000:8M (repeatable)",
+    add_model_options(
+        p,
+        "a range a driver would map, e.g. 0xF800000:8M (repeatable)",
     )
     p.add_argument(
         "--kernel-config",
@@ -51,11 +45,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="0",
         metavar="SIZE",
         help="size of QEMU's -initrd (it shifts boot allocations near the top of low RAM)",
-    )
-    p.add_argument(
-        "--lenient",
-        action="store_true",
-        help="read the command line as leniently as the kernel does, warning instead of failing",
     )
     p.add_argument("--iomem", action="store_true", help="print only the predicted /proc/iomem text")
     p.add_argument("--svg", metavar="FILE", help="also draw the physical memory map to FILE")
