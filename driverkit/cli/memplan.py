@@ -46,6 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="SIZE",
         help="size of QEMU's -initrd (it shifts boot allocations near the top of low RAM)",
     )
+    p.add_argument("--pmem-driver", action="store_true",
+                   help="nd_pmem is bound to memmap=N!A regions (as in the project's guest)")
     p.add_argument("--iomem", action="store_true", help="print only the predicted /proc/iomem text")
     p.add_argument("--svg", metavar="FILE", help="also draw the physical memory map to FILE")
     add_json(p)
@@ -82,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         accel=args.accel,
         initrd_size=args.initrd_size,
         defaults=args.qemu_defaults,
+        pmem_driver=args.pmem_driver,
     )
     if args.svg:
         try:
