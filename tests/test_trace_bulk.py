@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from driverkit import Machine
 from driverkit.io.trace import Trace
-from driverkit.transport.replay import ReplayMachine
+from driverkit.machine.replay import ReplayMachine
 
 
 async def test_bulk_accesses_recorded_with_data_replay_without_qemu():

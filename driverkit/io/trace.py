@@ -2,7 +2,7 @@
 
 Exported as JSON lines (one event per line, oldest first, optionally after one
 header line holding `meta`), and loaded back for assertions or for replay
-(driverkit.transport.replay) where QEMU is not installed.
+(driverkit.machine.replay) where QEMU is not installed.
 """
 
 from __future__ import annotations

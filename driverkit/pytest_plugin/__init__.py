@@ -24,7 +24,7 @@ import pytest_asyncio
 from ..errors import ConfigError
 from ..machine.machine import Machine
 from ..machine.spec import MachineSpec
-from ..transport.replay import ReplayMachine
+from ..machine.replay import ReplayMachine
 from . import artifacts
 from .config import SCOPE_RANK, MachineConfig, parse_types, resolve, safe_name
 from .deadline import Deadline

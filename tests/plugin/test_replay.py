@@ -10,7 +10,7 @@ import pytest
 from driverkit.errors import ConfigError, ReplayDivergence, ReplayError
 from driverkit.io.trace import Trace, TraceEvent
 from driverkit.transport.base import Bus
-from driverkit.transport.replay import ReplayBus, ReplayMachine
+from driverkit.machine.replay import ReplayBus, ReplayMachine
 
 from .runner import run_pytest, write_project
 
