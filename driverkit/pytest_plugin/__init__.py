@@ -23,8 +23,8 @@ import pytest_asyncio
 
 from ..errors import ConfigError
 from ..machine.machine import Machine
-from ..machine.spec import MachineSpec
 from ..machine.replay import ReplayMachine
+from ..machine.spec import MachineSpec
 from . import artifacts
 from .config import SCOPE_RANK, MachineConfig, parse_types, resolve, safe_name
 from .deadline import Deadline

@@ -9,8 +9,8 @@ import pytest
 
 from driverkit.errors import ConfigError, ReplayDivergence, ReplayError
 from driverkit.io.trace import Trace, TraceEvent
-from driverkit.transport.base import Bus
 from driverkit.machine.replay import ReplayBus, ReplayMachine
+from driverkit.transport.base import Bus
 
 from .runner import run_pytest, write_project
 
