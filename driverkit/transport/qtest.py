@@ -65,6 +65,7 @@ class QtestChannel:
         self.sock = sock
         self._timeout = timeout
         self._buf = bytearray()
+        self._read_wire: dict[tuple[int, int], bytes] = {}  # polled registers: commands made once
         self._on_closed = on_closed
         self._irq_listeners: list[IrqListener] = []
         self.irq_levels: dict[int, bool] = {}
@@ -128,13 +129,13 @@ class QtestChannel:
             raise self._on_closed()
         raise QtestError("qtest channel closed by QEMU")
 
-    def _raw(self, line: str) -> bytes:
-        """Send one already-validated command; return the reply's bytes after "OK"."""
+    def _raw(self, wire: bytes) -> bytes | bytearray:
+        """Send one already-validated, newline-terminated command; return what follows "OK"."""
         if self.closed:
             self._closed()
         sock, buf = self.sock, self._buf
         try:
-            sock.sendall(line.encode("ascii") + b"\n")
+            sock.sendall(wire)
         except OSError:
             self._closed()
         deadline = 0.0
@@ -144,41 +145,46 @@ class QtestChannel:
                 if deadline == 0.0:
                     deadline = time.monotonic() + self.timeout
                 elif time.monotonic() > deadline:
-                    raise MachineTimeout(f"QEMU's qtest reply to {line!r}", self.timeout)
+                    raise MachineTimeout(f"QEMU's qtest reply to {wire.strip()!r}", self.timeout)
                 try:
                     data = sock.recv(4096)  # the socket's own timeout bounds each wait
                 except TimeoutError:
-                    raise MachineTimeout(f"QEMU's qtest reply to {line!r}", self.timeout) from None
+                    raise MachineTimeout(
+                        f"QEMU's qtest reply to {wire.strip()!r}", self.timeout
+                    ) from None
                 except OSError:
                     data = b""
                 if not data:
                     self._closed()
                 buf += data
                 continue
-            reply = bytes(buf[:nl])
+            if buf.startswith(b"OK", 0, nl):
+                value = buf[3:nl]
+                del buf[: nl + 1]
+                return value
+            text = buf[:nl].decode("ascii", "replace")
             del buf[: nl + 1]
-            if reply[:3] == b"OK ":
-                return reply[3:]
-            if reply == b"OK":
-                return b""
-            text = reply.decode("ascii", "replace")
             if text.startswith("IRQ "):
                 self._irq_line(text)
                 continue
-            raise QtestError(f"qtest {line.split(' ', 1)[0]} failed: {text}")
+            name = wire.split(b" ", 1)[0].strip().decode("ascii", "replace")
+            raise QtestError(f"qtest {name} failed: {text}")
 
     def command(self, line: str) -> str:
         """Send one already-validated command; return the reply's text after OK."""
-        return self._raw(line).decode("ascii", "replace")
+        return bytes(self._raw(line.encode("ascii") + b"\n")).decode("ascii", "replace")
 
     # --- typed commands -------------------------------------------------------------------
 
     def read(self, addr: int, width: int) -> int:
-        cmd = _READ.get(width)
-        if cmd is None or addr.__class__ is not int or addr < 0 or addr + width > ADDR_LIMIT:
+        wire = self._read_wire.get((addr, width))
+        if wire is None:  # first read of this register: validate and remember the command
             _check_width(width)
             _check_addr(addr, width)
-        return int(self._raw(f"{cmd} {addr:#x}"), 16)
+            wire = f"{_READ[width]} {addr:#x}\n".encode("ascii")
+            if len(self._read_wire) < 4096:
+                self._read_wire[(addr, width)] = wire
+        return int(self._raw(wire), 16)
 
     def write(self, addr: int, width: int, value: int) -> None:
         _check_width(width)
