@@ -10,7 +10,7 @@ import time
 import pytest
 
 from driverkit import Machine, MachineSpec
-from driverkit.errors import ConfigError, MachineDied, MachineTimeout
+from driverkit.errors import ConfigError, MachineDied, MachineTimeout, QemuNotFound
 from driverkit.machine import firmware
 
 
@@ -93,6 +93,18 @@ async def test_bad_device_fails_with_stderr_and_leaves_nothing():
         await m.start()
     assert m.process.returncode is not None
     assert not m.tmpdir.exists()
+
+
+async def test_missing_qemu_binary_leaks_no_socket_or_dir(monkeypatch):
+    # build_argv finds no QEMU after the socketpairs exist: every fd and the dir go away.
+    fds_before = set(os.listdir("/proc/self/fd"))
+    monkeypatch.setenv("PATH", "/nonexistent")
+    m = Machine()
+    with pytest.raises(QemuNotFound, match="qemu-system-x86_64 is not installed"):
+        await m.start()
+    assert m.process is None
+    assert not m.tmpdir.exists()
+    assert set(os.listdir("/proc/self/fd")) <= fds_before
 
 
 async def test_startup_deadline():

@@ -147,27 +147,28 @@ class Machine:
         spec = self.spec
         self.tmpdir = _private_dir()
         self.console = SerialConsole(self.tmpdir / "serial.log")
-        ours, theirs = [], []
-        for _ in range(3):
-            a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            ours.append(a)
-            theirs.append(b)
-        self._socks = ours
-        bios = None
-        if spec.firmware == "bare":
-            bios = write_bare_firmware(spec.arch, self.tmpdir)
-        elif spec.firmware != "seabios":
-            bios = Path(spec.firmware)
-        ram_path = None
-        if spec.shared_ram:
-            ram_path = self.tmpdir / "ram"
-            self._ram_fd = os.open(ram_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-            os.ftruncate(self._ram_fd, spec.memory_bytes)
-        channels = Channels(theirs[0].fileno(), theirs[1].fileno(), theirs[2].fileno(),
-                            bios, ram_path)
-        argv = build_argv(spec, channels)
-        (self.tmpdir / "cmdline").write_text(" ".join(argv) + "\n")
-        try:
+        ours: list[socket.socket] = []
+        theirs: list[socket.socket] = []
+        self._socks = ours  # closed by _release, whatever happens below
+        try:  # QEMU's ends are ours to close until it inherits them (or fails to start)
+            for _ in range(3):
+                a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                ours.append(a)
+                theirs.append(b)
+            bios = None
+            if spec.firmware == "bare":
+                bios = write_bare_firmware(spec.arch, self.tmpdir)
+            elif spec.firmware != "seabios":
+                bios = Path(spec.firmware)
+            ram_path = None
+            if spec.shared_ram:
+                ram_path = self.tmpdir / "ram"
+                self._ram_fd = os.open(ram_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+                os.ftruncate(self._ram_fd, spec.memory_bytes)
+            channels = Channels(theirs[0].fileno(), theirs[1].fileno(), theirs[2].fileno(),
+                                bios, ram_path)
+            argv = build_argv(spec, channels)
+            (self.tmpdir / "cmdline").write_text(" ".join(argv) + "\n")
             self.process = QemuProcess(argv, [s.fileno() for s in theirs],
                                        self.tmpdir / "qemu.stderr")
         finally:
