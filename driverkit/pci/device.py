@@ -118,9 +118,17 @@ class PciDevice:
 
     def size_bars(self) -> dict[int, Bar]:
         """Size every BAR (decoding off while probing, then restored)."""
-        n_bars = {HEADER_NORMAL: 6, HEADER_BRIDGE: 2}.get(self.header_type, 0)
         cmd = self.read_config(COMMAND, 2)
         self.write_config(COMMAND, 2, cmd & ~(CMD_IO | CMD_MEMORY))
+        try:
+            self.bars = self._probe_bars()
+        finally:  # decoding comes back on even when a BAR is refused
+            self.write_config(COMMAND, 2, cmd)
+        return self.bars
+
+    def _probe_bars(self) -> dict[int, Bar]:
+        """Write all-ones to each BAR, read the size mask, restore it (decoding must be off)."""
+        n_bars = {HEADER_NORMAL: 6, HEADER_BRIDGE: 2}.get(self.header_type, 0)
         bars: dict[int, Bar] = {}
         i = 0
         while i < n_bars:
@@ -157,8 +165,6 @@ class PciDevice:
             if size:
                 bars[i] = Bar(i, "mem", size, is64, bool(probe & 8), address)
             i += 2 if is64 else 1
-        self.write_config(COMMAND, 2, cmd)
-        self.bars = bars
         return bars
 
     def set_bar_address(self, index: int, address: int) -> None:
