@@ -210,12 +210,9 @@ class PciDevice:
             want |= CMD_MASTER
         self._set_command(want)
         for bar in self.bars.values():
-            if bar.kind == "mem" and bar.address:
-                self.machine.add_mmio_overlay((self.bdf, bar.index), bar.address, bar.size)
-            elif bar.kind == "io" and bar.address and self.platform is not None \
-                    and self.platform.io_cpu_base is not None:
-                self.machine.add_mmio_overlay((self.bdf, bar.index),
-                                              self.platform.io_cpu_base + bar.address, bar.size)
+            base = self._mmio_base(bar)
+            if bar.address and base is not None:
+                self.machine.add_mmio_overlay((self.bdf, bar.index), base, bar.size)
 
     def _enable_bridge(self) -> None:
         if self.parent is not None:
@@ -241,13 +238,19 @@ class PciDevice:
         if not bar.address:
             raise PciError(f"{self.address} BAR{index} is not assigned")
         name = f"{self.address} BAR{index}"
-        if bar.kind == "io":
-            if self.platform is not None and self.platform.io_cpu_base is not None:
-                # I/O ports are MMIO-mapped here (arm virt's PIO window)
-                return self.machine.ioremap(self.platform.io_cpu_base + bar.address, bar.size,
-                                            name=name)
+        base = self._mmio_base(bar)
+        if base is None:
             return self.machine.ioport_map(bar.address, bar.size, name=name)
-        return self.machine.ioremap(bar.address, bar.size, name=name)
+        return self.machine.ioremap(base, bar.size, name=name)
+
+    def _mmio_base(self, bar: Bar) -> int | None:
+        """The guest-physical address the CPU reaches `bar` at: a memory BAR's own, an I/O BAR's
+        inside the PIO window where ports are MMIO-mapped (arm virt); None for x86 ports."""
+        if bar.kind == "mem":
+            return bar.address
+        if self.platform is not None and self.platform.io_cpu_base is not None:
+            return self.platform.io_cpu_base + bar.address
+        return None
 
     # --- interrupts -----------------------------------------------------------------------
 
