@@ -101,8 +101,7 @@ class IoMem:
     def write_width(self, off: int, width: int, value: int) -> None:
         """Write `width` bytes at `off`; refuses values that do not fit."""
         addr = self._check(off, width)
-        if not isinstance(value, int) or value < 0 or value >> (8 * width):
-            raise ValueRangeError(f"value {value!r} does not fit in {width * 8} bits")
+        self._check_value(value, width)
         if self._tracer is not None:
             self._tracer("w", addr, width, value)
         self._bus.write(addr, width, value)
@@ -110,7 +109,7 @@ class IoMem:
     # --- kernel-style accessors (reads unrolled: they are the hot path) -------------------
 
     def readb(self, off: int) -> int:
-        if not self._mapped or off < 0 or off + 1 > self.size or (self.phys + off) % 1:
+        if not self._mapped or off < 0 or off + 1 > self.size:  # a byte is always aligned
             self._check(off, 1)  # raises the precise error
         addr = self.phys + off
         value = self._bus.read(addr, 1)
