@@ -8,18 +8,13 @@ FBRD, LCR_H, CR, IFLS, IMSC and DMACR store all 32 bits written (the TRM gives t
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from construct import BitsInteger, BitStruct, ByteSwapped, Flag, Int32ul
 
 from driverkit.errors import MachineTimeout
 from driverkit.regs import RO, RW, WO, Register
 
-from .base import Needs
 from .primecell import PrimeCellDriver, primecell_ids
-
-if TYPE_CHECKING:
-    pass
 
 BASE, SIZE, SPI = 0x09000000, 0x1000, 1
 PRIMECELL_ID = bytes.fromhex("111014000df005b1")
@@ -59,12 +54,10 @@ class Pl011(PrimeCellDriver):
 
     name = "pl011"
     Regs = Pl011Regs
-    needs = Needs(arch="aarch64", machine="virt")
     regs: Pl011Regs
     spi = SPI
 
     base = BASE
-    size = SIZE
     part = 0x011
 
     def enable(self) -> None:

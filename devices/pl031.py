@@ -6,17 +6,11 @@ whatever is written (the RTC always runs), so it is declared RO with reset 1.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from construct import Int32ul
 
 from driverkit.regs import RO, RW, WO, Register
 
-from .base import Needs, controller_line
 from .primecell import PrimeCellDriver, primecell_ids
-
-if TYPE_CHECKING:
-    pass
 
 BASE, SIZE, SPI = 0x09010000, 0x1000, 2
 PRIMECELL_ID = bytes.fromhex("311014000df005b1")
@@ -39,20 +33,14 @@ class Pl031(PrimeCellDriver):
 
     name = "pl031"
     Regs = Pl031Regs
-    needs = Needs(arch="aarch64", machine="virt")
     regs: Pl031Regs
     spi = SPI
 
     base = BASE
-    size = SIZE
     part = 0x031
 
     def time(self) -> int:
         return self.regs.dr.read()
-
-    async def irq_line(self) -> int:
-        """The GIC input (SPI number) of the RTC, intercepted."""
-        return await controller_line(self.machine, self.spi)
 
     async def alarm_now(self, timeout: float = 5.0) -> int:
         """Unmask the alarm and set MR = DR: the interrupt rises at once. Returns the line."""

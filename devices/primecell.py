@@ -9,7 +9,7 @@ from construct import Int32ul
 from driverkit.errors import DeviceRefused
 from driverkit.regs import RO, Register, RegisterMap
 
-from .base import Driver
+from .base import Driver, Needs, controller_line
 
 if TYPE_CHECKING:
     from driverkit.machine.machine import Machine
@@ -44,11 +44,14 @@ def primecell_words(regs: RegisterMap) -> list[int]:
 
 
 class PrimeCellDriver(Driver):
-    """A PrimeCell peripheral at a fixed address, recognised by its part number."""
+    """A PrimeCell peripheral at a fixed address of the arm virt board, recognised by its part
+    number, its interrupt wired to GIC SPI `spi`."""
 
+    needs = Needs(arch="aarch64", machine="virt")
     base: ClassVar[int]
     size: ClassVar[int] = 0x1000
     part: ClassVar[int]
+    spi: ClassVar[int]
 
     @classmethod
     async def probe(cls, machine: "Machine"):
@@ -57,6 +60,10 @@ class PrimeCellDriver(Driver):
         if ident["part"] != cls.part or ident["cell_id"] != CELL_ID:
             raise DeviceRefused(f"no {cls.name.upper()} at {cls.base:#x}: PrimeCell ID {ident}")
         return cls(machine, regs)
+
+    async def irq_line(self) -> int:
+        """The GIC input (SPI number) of the device, intercepted."""
+        return await controller_line(self.machine, self.spi)
 
     def info(self) -> dict:
         return {**super().info(), **decode_id(primecell_words(self.regs))}
