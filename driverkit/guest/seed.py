@@ -72,13 +72,6 @@ class SeedResult:
     table: list[Row] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
-    def row(self, call: str) -> Row:
-        """The table row whose call starts with `call`."""
-        for r in self.table:
-            if r.call.startswith(call):
-                return r
-        raise KeyError(f"no table row for {call!r}; rows: {[r.call for r in self.table]}")
-
     def to_json(self) -> dict[str, Any]:
         out = {k: v for k, v in asdict(self).items() if k != "table"}
         out["table"] = [asdict(r) for r in self.table]
@@ -235,9 +228,11 @@ def comparison(boot: dict[str, Any], clean: dict[str, Any] | None) -> list[Row]:
         f"uncached mapping over them" + (f" (dmesg: {err})" if err else "") + ". "
         f"ioremap({_hx(use['start'])}, {_hx(use['size'])}) "
         f"{'works' if use['ioremap'] == 'ok' else 'fails too'} (writel/readl {use['rw']})"))
+    whole, free = use["size"] == ARTICLE_RANGE[1], use["request"] == "ok"
     rows.append(Row(
         "mem=248M", "reserves the top 8 MB",
-        f"{format_size(use['size'])}, busy", "partly",
+        f"{format_size(use['size'])}, {'free' if free else 'busy'}",
+        "holds" if whole and free else ("partly" if use["ioremap"] == "ok" else "outdated"),
         f"mem= cuts RAM at an address; only {format_size(use['size'])} is free RAM, and it "
         f"becomes a busy {boot['window_resource']!r} resource: request_mem_region "
         f"{use['request']} (so devm_ioremap_resource fails) and /dev/mem needs iomem=relaxed"))

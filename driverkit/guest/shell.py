@@ -22,7 +22,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..errors import GuestCommandFailed, MachineTimeout
+from ..errors import ConfigError, GuestCommandFailed, MachineTimeout
 from .report import GuestReport, ProbeReport, normalize, parse_dkprobe, parse_report
 
 READY = "=== DK READY ==="
@@ -75,7 +75,9 @@ class GuestShell:
         the shell is usable again), GuestCommandFailed if `check` and the status is not 0.
         """
         if "\x03" in command or "\x04" in command:
-            raise ValueError("command contains a control character (Ctrl-C/Ctrl-D)")
+            raise ConfigError(
+                f"command contains a control character (Ctrl-C/Ctrl-D): {command!r}"
+            )
         wait = self.timeout if timeout is None else timeout
         self._serial += 1
         token = f"{self._serial}-{secrets.token_hex(4)}"

@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 
 from driverkit import Machine
-from driverkit.errors import ArtifactMissing, GuestCommandFailed, MachineTimeout
+from driverkit.errors import ArtifactMissing, ConfigError, GuestCommandFailed, MachineTimeout
 from driverkit.guest import GuestShell, linux_guest_spec, pattern_bytes
 from driverkit.guest.report import iomem_find
 
@@ -70,6 +70,8 @@ async def test_shell_round_trip(guest):
     with pytest.raises(GuestCommandFailed, match="status 1"):
         await shell.run("grep nothing-like-this /proc/cmdline", check=True)
     assert "mem=248M" in await shell.read_file("/proc/cmdline")
+    with pytest.raises(ConfigError, match="control character"):
+        await shell.run("echo a\x03")
 
 
 async def test_shell_deadline_and_recovery(guest):
