@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from driverkit.errors import ArtifactMissing
+from driverkit.errors import ArtifactMissing, GuestError
 from driverkit.guest import GuestArtifacts
 from driverkit.guest.seed import (
     ARTICLE_RANGE,
@@ -117,7 +117,7 @@ def test_table_verdicts(demo):
 def test_carveout_from_model_stops_at_the_firmware_tables():
     assert carveout_from_model(plan("pc", "256M", CMDLINE, defaults=False)) == (
         CARVE_START, CARVE_SIZE)
-    with pytest.raises(Exception, match="mem= windows"):
+    with pytest.raises(GuestError, match="mem= windows"):
         carveout_from_model(plan("pc", "256M", "", defaults=False))
 
 
@@ -143,6 +143,11 @@ def test_verdicts_follow_the_numbers_not_the_text():
                 symbols={"alloc_bootmem": True})
     rows = {r.call: r.verdict for r in comparison(old, None)}
     assert rows["kmalloc"] == rows["ioremap(0xf800000, 8M)"] == rows["alloc_bootmem"] == "holds"
+    assert rows["mem=248M"] == "partly"  # 8 MiB minus the firmware tables, and busy
+    whole = _boot(usable_range={**_boot()["usable_range"], "size": 8 << 20, "request": "ok"})
+    assert {r.call: r.verdict for r in comparison(whole, None)}["mem=248M"] == "holds"
+    unmappable = _boot(usable_range={**_boot()["usable_range"], "ioremap": "fail"})
+    assert {r.call: r.verdict for r in comparison(unmappable, None)}["mem=248M"] == "outdated"
     lines = render_table(comparison(_boot(), None))
     assert lines[0].split() == ["call", "the", "article", "says", "measured", "verdict"]
     assert all(len(ln) <= 100 for ln in lines if ln.startswith("    "))
