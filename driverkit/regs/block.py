@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import LayoutError
+from ..errors import BoundsError, LayoutError
 from .register import BoundRegister, Register
 
 if TYPE_CHECKING:
@@ -137,7 +137,7 @@ class BoundArray:
         if not isinstance(i, int):
             raise TypeError(f"{self.name}: index must be an int, got {i!r}")
         if not -len(self._items) <= i < len(self._items):
-            raise IndexError(f"{self.name}[{i}]: the array has {len(self._items)} elements")
+            raise BoundsError(f"{self.name}[{i}]: the array has {len(self._items)} elements")
         return self._items[i]
 
     def __len__(self) -> int:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from ..errors import BoundsError
+
 WIDTHS = (1, 2, 4, 8)
 
 
@@ -39,7 +41,7 @@ class MemoryBus:
     def _off(self, addr: int, n: int) -> int:
         off = addr - self.base
         if off < 0 or off + n > len(self.mem):
-            raise IndexError(f"fake bus: {addr:#x}+{n} outside [{self.base:#x}, +{len(self.mem):#x})")
+            raise BoundsError(f"fake bus: {addr:#x}+{n} outside [{self.base:#x}, +{len(self.mem):#x})")
         return off
 
     def read(self, addr: int, width: int) -> int:

@@ -24,7 +24,13 @@ from construct import (
     Int64ul,
 )
 
-from driverkit.errors import AccessDenied, MachineTimeout, RegisterError, ValueRangeError
+from driverkit.errors import (
+    AccessDenied,
+    BoundsError,
+    MachineTimeout,
+    RegisterError,
+    ValueRangeError,
+)
 from driverkit.regs import (
     RC,
     RO,
@@ -236,7 +242,7 @@ def test_register_arrays_and_repeated_blocks():
         "timer[1].ctrl",
         "timer[2].ctrl",
     ]
-    with pytest.raises(IndexError, match=r"timer\[3\]: the array has 3 elements"):
+    with pytest.raises(BoundsError, match=r"timer\[3\]: the array has 3 elements"):
         r.timer[3]
     paths = [s.path for s in Arrays.layout()]
     assert paths[:4] == ["gpr[0]", "gpr[1]", "gpr[2]", "gpr[3]"]
