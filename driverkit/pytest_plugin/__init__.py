@@ -201,13 +201,18 @@ def _machine_type(request: pytest.FixtureRequest) -> str | None:
 # --- fixtures ---------------------------------------------------------------------------------
 
 
-def _test_loop_scope(item: pytest.Item, cfg: MachineConfig) -> str:
-    """The event loop scope the test runs in (a sync test: the machine's own scope)."""
+def _asyncio_loop_scope(item: pytest.Item) -> str | None:
+    """The event loop scope pytest-asyncio runs this coroutine test on; None for a sync test."""
     mark = item.get_closest_marker("asyncio")
     if mark is None or not inspect.iscoroutinefunction(getattr(item, "obj", None)):
-        return cfg.scope
-    scope = mark.kwargs.get("loop_scope") or mark.kwargs.get("scope")
-    return scope or _default_loop_scope(item.config)
+        return None
+    return (mark.kwargs.get("loop_scope") or mark.kwargs.get("scope")
+            or _default_loop_scope(item.config))
+
+
+def _test_loop_scope(item: pytest.Item, cfg: MachineConfig) -> str:
+    """The event loop scope the test runs in (a sync test: the machine's own scope)."""
+    return _asyncio_loop_scope(item) or cfg.scope
 
 
 def _checkouts(item: pytest.Item) -> list[Checkout]:
@@ -238,13 +243,7 @@ def machine(request: pytest.FixtureRequest) -> Machine:
 @pytest.fixture
 def machine_factory(request: pytest.FixtureRequest) -> "MachineFactory":
     """`await machine_factory(devices=[...])` starts another machine; all stop at teardown."""
-    item = request.node
-    mark = item.get_closest_marker("asyncio")
-    if mark is not None and inspect.iscoroutinefunction(getattr(item, "obj", None)):
-        loop_scope = (mark.kwargs.get("loop_scope") or mark.kwargs.get("scope")
-                      or _default_loop_scope(item.config))
-    else:
-        loop_scope = "function"
+    loop_scope = _asyncio_loop_scope(request.node) or "function"
     return request.getfixturevalue(f"_driverkit_factory_{loop_scope}")
 
 
