@@ -10,7 +10,7 @@ import time
 import pytest
 
 from driverkit import Machine, MachineSpec
-from driverkit.errors import ConfigError, MachineDied, MachineTimeout, QemuNotFound
+from driverkit.errors import ConfigError, MachineDied, MachineError, MachineTimeout, QemuNotFound
 from driverkit.machine import firmware
 
 
@@ -107,13 +107,23 @@ async def test_missing_qemu_binary_leaks_no_socket_or_dir(monkeypatch):
     assert set(os.listdir("/proc/self/fd")) <= fds_before
 
 
-async def test_startup_deadline():
-    # A deadline too short for any QEMU: MachineTimeout, and still nothing left behind.
-    m = Machine(MachineSpec(startup_timeout=0.001))
+async def test_startup_deadline_kills_a_qemu_that_never_answers(tmp_path):
+    # QEMU opens a chardev file before its monitor; a FIFO with no reader blocks it there.
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    m = Machine(MachineSpec(startup_timeout=1.0,
+                            extra_args=["-chardev", f"file,id=blk,path={fifo}"]))
+    t0 = time.monotonic()
     with pytest.raises(MachineTimeout, match="QEMU to start"):
         await m.start()
-    assert m.process is None or m.process.returncode is not None
-    assert m.tmpdir is None or not m.tmpdir.exists()
+    assert time.monotonic() - t0 < 4.0
+    assert m.process is not None and m.process.returncode is not None  # started, then reaped
+    assert not m.tmpdir.exists()
+
+
+def test_console_write_before_start_is_a_machine_error():
+    with pytest.raises(MachineError, match="not attached"):
+        Machine().console.write("ls\n")
 
 
 @pytest.mark.parametrize(

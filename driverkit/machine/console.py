@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 from typing import Callable
 
-from ..errors import MachineTimeout
+from ..errors import MachineError, MachineTimeout
 
 Pattern = str | bytes | re.Pattern
 
@@ -56,7 +56,8 @@ class SerialConsole:
             data = data.encode()
         if self._writer is None or self._writer.is_closing():
             err = self._dead()
-            raise err if err else MachineTimeout("a writable serial console", 0)
+            raise err if err else MachineError("the serial console is not attached (machine "
+                                               "not started, or already closed)")
         self._writer.write(data)
 
     async def expect(self, pattern: Pattern, timeout: float = 10.0) -> re.Match:

@@ -18,8 +18,8 @@ def write_bare_firmware(arch: str, directory: Path) -> Path:
 
 
 def hello_rom(text: bytes) -> bytes:
-    """A 64 KiB x86 ROM whose reset vector prints `text` on COM1 and halts: proof that the
-    virtual CPU really executes (used to probe KVM, and by tests of the serial console)."""
+    """A 64 KiB x86 ROM whose reset vector prints `text` on COM1 and halts: the smallest
+    firmware that proves the CPU executes and the serial capture works."""
     code = b"\xba\xf8\x03"  # mov dx, 0x3f8
     for c in text:
         code += bytes([0xB0, c, 0xEE])  # mov al, c; out dx, al

@@ -89,9 +89,9 @@ class QtestChannel:
 
     def _irq_line(self, line: str) -> None:
         parts = line.split()
-        if len(parts) != 3 or parts[1] not in ("raise", "lower"):
+        if len(parts) != 3 or parts[1] not in ("raise", "lower") or not parts[2].isdigit():
             raise QtestError(f"unexpected asynchronous qtest line {line!r}")
-        n, level = int(parts[2], 0), parts[1] == "raise"
+        n, level = int(parts[2]), parts[1] == "raise"
         self.irq_levels[n] = level
         for fn in self._irq_listeners:
             fn(n, level)
