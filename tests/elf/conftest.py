@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from driverkit.cache import cache_dir
 from driverkit.elf import ElfImage
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SH = REPO / "guest" / "firmware" / "build.sh"
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("DRIVERKIT_CACHE", Path.home() / ".cache" / "driverkit"))
 
 
 @pytest.fixture(scope="session")
