@@ -22,6 +22,12 @@ MiB = 1 << 20
 EDU_ID = 0x010000ED
 
 
+@pytest.fixture(scope="session")
+def img(firmware: ElfImage) -> ElfImage:
+    """The firmware's ELF, opened once per session (tests/elf/conftest.py)."""
+    return firmware
+
+
 def _spec(fw, append: str, devices=("edu",)) -> MachineSpec:
     return firmware_spec(append, devices=devices, memory="256M", path=fw)
 
@@ -41,9 +47,8 @@ def _expected_carveout(m, img: ElfImage, cmdline: str) -> int:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def served(firmware_path):
+async def served(firmware_path, img):
     """One booted firmware shared by the tests below (they leave no state behind but `served`)."""
-    img = ElfImage.open(firmware_path)
     async with Machine(_spec(firmware_path, "mem=200M carveout=1M")) as m:
         mb = await FirmwareMailbox.attach(m, img, timeout=20)
         yield m, img, mb
@@ -90,8 +95,7 @@ async def test_firmware_assigns_an_unassigned_bar(served):
 # --- separate boots: command-line variants ------------------------------------------------------
 
 
-async def test_carveout_placement_matches_memblock_rule(firmware_path):
-    img = ElfImage.open(firmware_path)
+async def test_carveout_placement_matches_memblock_rule(firmware_path, img):
     cmdline = "mem=0x9180000 carveout=3M align=2M"
     async with Machine(_spec(firmware_path, cmdline, ())) as m:
         mb = await FirmwareMailbox.attach(m, img, timeout=20)
@@ -103,26 +107,23 @@ async def test_carveout_placement_matches_memblock_rule(firmware_path):
                                                                       0x9180000, 2 * MiB)
 
 
-async def test_octal_trap_in_mem_leaves_no_room(firmware_path):
+async def test_octal_trap_in_mem_leaves_no_room(firmware_path, img):
     """mem=0248M is octal 024 = 20 bytes (parsing stops at '8'), as Linux's memparse reads it."""
-    img = ElfImage.open(firmware_path)
     async with Machine(_spec(firmware_path, "mem=0248M", ())) as m:
         with pytest.raises(FirmwareError, match="no usable RAM range below the limit fits"):
             await FirmwareMailbox.attach(m, img, timeout=20)
         assert read_u(m, img, "mem_limit") == 20
 
 
-async def test_bad_alignment_is_refused(firmware_path):
-    img = ElfImage.open(firmware_path)
+async def test_bad_alignment_is_refused(firmware_path, img):
     async with Machine(_spec(firmware_path, "carveout=1M align=3M", ())) as m:
         with pytest.raises(FirmwareError, match="align= must be a power of two"):
             await FirmwareMailbox.attach(m, img, timeout=20)
         assert read_u(m, img, "fw_state") == FwState.FAILED
 
 
-async def test_load_elf_into_a_parked_machine(firmware_path):
+async def test_load_elf_into_a_parked_machine(img):
     """ElfImage.load through Machine.write_phys: segments land at their paddr, .bss is zeroed."""
-    img = ElfImage.open(firmware_path)
     async with Machine(MachineSpec()) as m:                 # bare: the CPU is parked, RAM is ours
         lo = min(s.paddr for s in img.segments)
         hi = max(s.paddr + s.memsz for s in img.segments)
@@ -137,10 +138,9 @@ async def test_load_elf_into_a_parked_machine(firmware_path):
 
 
 @pytest.mark.parametrize("align, placed", [(4096, True), (MiB, False)])
-async def test_carveout_never_overlaps_the_firmware_image(firmware_path, align, placed):
+async def test_carveout_never_overlaps_the_firmware_image(firmware_path, img, align, placed):
     """mem=2M leaves [1M, 2M): the image sits at its bottom. With 1 MiB alignment the only
     candidate, 0x100000, is the image itself, so there is no room; with 4 KiB it fits above."""
-    img = ElfImage.open(firmware_path)
     image_end = img.symbols["_image_end"].address
     size = 2 * MiB - image_end - 0x8000                  # fits between the image and the limit
     cmdline = f"mem=2M carveout={size:#x} align={align:#x}"
@@ -154,10 +154,9 @@ async def test_carveout_never_overlaps_the_firmware_image(firmware_path, align, 
             assert read_u(m, img, "carveout_base") == 0
 
 
-async def test_pc_with_ram_above_4g(firmware_path):
+async def test_pc_with_ram_above_4g(firmware_path, img):
     """-M pc -m 5G: RAM above 4 GiB is out of reach of a 32-bit firmware without paging, so the
     carve-out comes from the top of low RAM; SeaBIOS puts edu's BAR0 elsewhere on pc."""
-    img = ElfImage.open(firmware_path)
     spec = firmware_spec("carveout=2M align=2M", machine="pc", memory="5G", path=firmware_path)
     async with Machine(spec) as m:
         mb = await FirmwareMailbox.attach(m, img, timeout=20)
