@@ -7,17 +7,22 @@ cache=${1:-${DRIVERKIT_CACHE:-$HOME/.cache/driverkit}}
 out="$cache/firmware"
 
 need() { command -v "$1" >/dev/null 2>&1; }
-if ! need gcc || ! need ld || ! need make; then
-    echo "build.sh: installing gcc, binutils, make" >&2
+# apt-get install; on a fresh machine the package lists are empty, so update and retry once.
+apt_install() {
+    echo "build.sh: installing $*" >&2
     sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-    $sudo_cmd apt-get install -y gcc binutils make >&2
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo_cmd apt-get install -y -q "$@" >&2 \
+        || { $sudo_cmd apt-get update -q >&2 && $sudo_cmd apt-get install -y -q "$@" >&2; }
+}
+if ! need gcc || ! need ld || ! need make; then
+    apt_install gcc binutils make
 fi
 # -m32 -ffreestanding needs no 32-bit libc or libgcc (the firmware avoids 64-bit division);
 # gcc-multilib is only needed if a probe compile fails.
 if ! echo 'int x;' | gcc -m32 -ffreestanding -c -x c - -o /dev/null 2>/dev/null; then
-    echo "build.sh: gcc cannot target -m32; installing gcc-multilib" >&2
-    sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-    $sudo_cmd apt-get install -y gcc-multilib >&2
+    echo "build.sh: gcc cannot target -m32" >&2
+    apt_install gcc-multilib
 fi
 mkdir -p "$out"
 # Serialise concurrent builds into the same cache (pytest-xdist workers, parallel scripts).
