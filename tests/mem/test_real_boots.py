@@ -8,6 +8,7 @@ and keeping its BIOS-e820, user: and "Memory: X/YK available" lines. data/iomem_
 holds /proc/iomem read (as root) by a busybox initramfs in the same setup (no log_buf_len).
 """
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from driverkit.errors import CmdlineError
-from driverkit.mem import parse_e820_log, plan
+from driverkit.mem import MemPlan, parse_e820_log, plan
 
 DATA = Path(__file__).parent / "data"
 BOOTS = json.loads((DATA / "boots_6.1.0-56.json").read_text())
@@ -23,16 +24,22 @@ IOMEM = json.loads((DATA / "iomem_6.1.0-56.json").read_text())
 BOOTED = {k: v for k, v in BOOTS.items() if v["memory_total_kb"] is not None}
 
 
-@pytest.mark.parametrize("name", sorted(BOOTED))
-def test_firmware_map_user_map_and_memory_total(name):
+@functools.cache
+def _plan_of(name: str) -> MemPlan:
+    """The model for a measured boot, planned once for the tests that compare it."""
     case = BOOTED[name]
-    p = plan(
+    return plan(
         case["machine"],
         case["memory"],
         case["cmdline"],
         strict=False,
         defaults=case.get("defaults", True),
     )
+
+
+@pytest.mark.parametrize("name", sorted(BOOTED))
+def test_firmware_map_user_map_and_memory_total(name):
+    case, p = BOOTED[name], _plan_of(name)
     assert [e.log_line() for e in p.state.firmware] == case["bios_e820"]
     assert [e.log_line("user") for e in (p.state.user_map or [])] == case["user"]
     assert p.memory_total_kb == case["memory_total_kb"]
@@ -150,14 +157,7 @@ def test_iomem_text_is_line_exact_for_pc_mem248M():
 @pytest.mark.parametrize("name", sorted(BOOTED))
 def test_zone_ranges_and_last_pfn(name):
     """The "Zone ranges:" block and the first last_pfn line of the same measured boots."""
-    case = BOOTED[name]
-    p = plan(
-        case["machine"],
-        case["memory"],
-        case["cmdline"],
-        strict=False,
-        defaults=case.get("defaults", True),
-    )
+    case, p = BOOTED[name], _plan_of(name)
     got = [
         [z.name, None, None] if z.empty else [z.name, f"{z.start:#018x}", f"{z.end - 1:#018x}"]
         for z in p.state.zones
