@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from ..errors import WidthError
+from ..errors import ValueRangeError, WidthError
 from ..machine.machine import Machine
 from ..units import parse_int
 from .common import add_json, add_machine_options, emit, spec_from_args
@@ -14,21 +14,20 @@ WIDTHS = {8: 1, 16: 2, 32: 4, 64: 8}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("peek", help="read a value at a physical address, like busybox devmem")
-    p.add_argument("addr", help="physical address (0x... or decimal)")
-    p.add_argument("--width", type=int, default=32, help="8, 16, 32 or 64 bits (default 32)")
-    p.add_argument("--allow-unbacked", action="store_true", help="read even where nothing is mapped")
-    add_machine_options(p)
-    add_json(p)
-    p.set_defaults(func=run_peek)
-    p = sub.add_parser("poke", help="write a value at a physical address, then read it back")
-    p.add_argument("addr", help="physical address (0x... or decimal)")
-    p.add_argument("value", help="value (0x... or decimal)")
-    p.add_argument("--width", type=int, default=32, help="8, 16, 32 or 64 bits (default 32)")
-    p.add_argument("--allow-unbacked", action="store_true", help="write even where nothing is mapped")
-    add_machine_options(p)
-    add_json(p)
-    p.set_defaults(func=run_poke)
+    for name, verb, helptext, func in (
+        ("peek", "read", "read a value at a physical address, like busybox devmem", run_peek),
+        ("poke", "write", "write a value at a physical address, then read it back", run_poke),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("addr", help="physical address (0x... or decimal)")
+        if name == "poke":
+            p.add_argument("value", help="value (0x... or decimal)")
+        p.add_argument("--width", type=int, default=32, help="8, 16, 32 or 64 bits (default 32)")
+        p.add_argument("--allow-unbacked", action="store_true",
+                       help=f"{verb} even where nothing is mapped")
+        add_machine_options(p)
+        add_json(p)
+        p.set_defaults(func=func)
 
 
 def _width(bits: int) -> int:
@@ -41,8 +40,6 @@ async def _access(args: argparse.Namespace, value: int | None) -> dict:
     width = _width(args.width)
     addr = parse_int(args.addr, "address")
     if value is not None and (value < 0 or value >> (8 * width)):
-        from ..errors import ValueRangeError
-
         raise ValueRangeError(f"value {value:#x} does not fit in {args.width} bits")
     async with Machine(spec_from_args(args)) as m:
         io = m.ioremap(addr, width, allow_unbacked=args.allow_unbacked)
