@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from driverkit.firmware import firmware_path
 from driverkit.cache import cache_dir
+from driverkit.firmware import firmware_path
 
 BUILD_SH = Path(__file__).resolve().parents[2] / "guest" / "firmware" / "build.sh"
 
