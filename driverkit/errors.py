@@ -253,3 +253,7 @@ class MailboxError(FirmwareError):
         self.ret = tuple(ret)
         name = _errno.errorcode.get(-code, "?")
         super().__init__(f"the firmware refused {command}: status {code} (-{name})")
+
+
+class ProbeRangeError(MemModelError, ConfigError):
+    """A probe range is not START:SIZE or (start, size), or is empty, negative or past 64 bits."""

@@ -6,6 +6,7 @@ from typing import Any, Iterable, Mapping
 
 from ..errors import ConfigError
 from ..machine.spec import MachineSpec
+from ..mem import parse_probes
 from .artifacts import GuestArtifacts
 
 BASE_APPEND = "console=ttyS0 panic=-1"
@@ -14,29 +15,9 @@ COMMAND_LINE_SIZE = 2048  # x86 boot protocol limit, including the terminating N
 Probe = tuple[int, int] | str
 
 
-def _probe_range(probe: Probe) -> tuple[int, int]:
-    if isinstance(probe, str):
-        try:
-            start_s, size_s = probe.split(":")
-            start, size = int(start_s, 0), int(size_s, 0)
-        except ValueError:
-            raise ConfigError(
-                f"probe {probe!r} is not START:SIZE (e.g. 0xf800000:0x800000)"
-            ) from None
-    else:
-        try:
-            start, size = (int(v) for v in probe)
-        except (TypeError, ValueError):
-            raise ConfigError(f"probe {probe!r} is not a (start, size) pair") from None
-    if start < 0 or size <= 0 or start + size > 1 << 64:
-        raise ConfigError(f"probe range start={start:#x} size={size:#x} is empty, negative "
-                          f"or beyond 64 bits")
-    return start, size
-
-
 def probe_ranges_param(probes: Iterable[Probe]) -> str:
     """`dkprobe.ranges=...` for these (start, size) ranges, or "" if there are none."""
-    ranges = [_probe_range(p) for p in probes]
+    ranges = parse_probes(probes)
     if len(ranges) > MAX_PROBE_RANGES:
         raise ConfigError(f"dkprobe takes at most {MAX_PROBE_RANGES} ranges, got {len(ranges)}")
     if not ranges:

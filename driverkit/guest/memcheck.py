@@ -41,10 +41,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
-from ..errors import ConfigError, GuestError, MachineError
-from ..mem import MemPlan, plan
+from ..errors import GuestError, MachineError
+from ..mem import MemPlan, parse_probes, plan
 from ..mem.tree import comparable_lines
-from ..units import format_size, parse_size
+from ..units import format_size
 from .artifacts import GuestArtifacts
 from .report import GuestReport, iomem_find, normalize, parse_iomem, strip_timestamps
 
@@ -413,28 +413,6 @@ def compare(mp: MemPlan, report: GuestReport) -> list[Row]:
 
 
 # --- configuration and the boot --------------------------------------------------------------
-
-
-def parse_probes(probes: Iterable[str | tuple[int, int]]) -> list[Probe]:
-    """"START:SIZE" strings (SIZE may be 8M, 0x800000, ...) or pairs, as (start, size)."""
-    out = []
-    for p in probes:
-        if isinstance(p, str):
-            start_s, sep, size_s = p.partition(":")
-            if not sep:
-                raise ConfigError(f"probe {p!r}: expected START:SIZE, e.g. 0xF800000:8M")
-            try:
-                start = int(start_s.strip(), 0)
-            except ValueError:
-                raise ConfigError(f"probe {p!r}: start {start_s!r} is not a number") from None
-            size = parse_size(size_s.strip(), f"probe {p!r} size")
-        else:
-            start, size = int(p[0]), parse_size(p[1], "probe size")
-        if start < 0 or size <= 0:
-            raise ConfigError(f"probe {p!r}: start must be >= 0 and size > 0 "
-                              f"(start={start:#x}, size={size:#x})")
-        out.append((start, size))
-    return out
 
 
 def model_for(machine: str, memory: int | str, cmdline: str, probes: Sequence[Probe],

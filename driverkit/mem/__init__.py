@@ -11,7 +11,7 @@ from .e820 import E820Entry, E820Table, E820Type, parse_e820_log, parse_fw_cfg_e
 from .firmware import apply_seabios, firmware_e820, qemu_fw_cfg_e820
 from .kconfig import KernelConfig
 from .memparse import memparse
-from .plan import MemPlan, plan
+from .plan import MemPlan, parse_probe, parse_probes, plan
 from .pool import GenPool
 
 __all__ = [
@@ -28,6 +28,8 @@ __all__ = [
     "parse_cmdline",
     "parse_e820_log",
     "parse_fw_cfg_e820",
+    "parse_probe",
+    "parse_probes",
     "plan",
     "qemu_fw_cfg_e820",
 ]

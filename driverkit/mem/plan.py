@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
-from ..errors import MemModelError, ResourceBusy
+from ..errors import ConfigError, MemModelError, ProbeRangeError, ResourceBusy
 from ..units import format_size, parse_size
 from .boot import BootState, boot
 from .cmdline import KernelCmdline, parse_cmdline
@@ -282,23 +282,40 @@ def _sz(n: int) -> str:
     return f"{n}B"
 
 
-def _parse_probes(probes: Iterable) -> list[tuple[int, int]]:
-    out = []
-    for p in probes:
-        if isinstance(p, str):
-            if ":" not in p:
-                raise MemModelError(f"probe {p!r}: expected START:SIZE, e.g. 0xF800000:8M")
-            a, s = p.split(":", 1)
-            start = int(a, 0) if a.strip() else -1
-            size = parse_size(s.strip(), "probe size")
-        else:
-            start, size = p
-            size = parse_size(size, "probe size")
-            start = int(start)
-        if start < 0 or size <= 0:
-            raise MemModelError(f"probe {p!r}: start must be >= 0 and size > 0")
-        out.append((start, size))
-    return out
+def parse_probe(p: "str | tuple[int, int | str]") -> tuple[int, int]:
+    """One probe range as (start, size): "START:SIZE" (SIZE like 8M or 0x800000) or a pair.
+
+    The one parser for memplan, memcheck and the guest's dkprobe ranges: ProbeRangeError
+    (a ConfigError) names the input and the numbers.
+    """
+    if isinstance(p, str):
+        start_s, sep, size_s = p.partition(":")
+        if not sep:
+            raise ProbeRangeError(f"probe {p!r} is not START:SIZE (e.g. 0xF800000:8M)")
+        try:
+            start = int(start_s.strip(), 0)
+        except ValueError:
+            raise ProbeRangeError(f"probe {p!r} is not START:SIZE: start {start_s!r} is not "
+                                  f"a number") from None
+        size = parse_size(size_s.strip(), f"probe {p!r} size")
+    else:
+        try:
+            start_v, size_v = p
+            start, size = int(start_v), parse_size(size_v, "probe size")
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise ProbeRangeError(f"probe {p!r} is not a (start, size) pair") from None
+    if start < 0 or size <= 0 or start + size > 1 << 64:
+        raise ProbeRangeError(f"probe {p!r}: start={start:#x} size={size:#x} is empty, "
+                              f"negative or beyond 64 bits (need start >= 0, size > 0, "
+                              f"start + size <= 2**64)")
+    return start, size
+
+
+def parse_probes(probes: Iterable) -> list[tuple[int, int]]:
+    """parse_probe for each range, in order."""
+    return [parse_probe(p) for p in probes]
 
 
 def plan(
@@ -360,6 +377,6 @@ def plan(
             io_strict_devmem=kc.enabled("IO_STRICT_DEVMEM"),
             iomem_relaxed=cl.iomem_relaxed,
         )
-        for s, n in _parse_probes(probes)
+        for s, n in parse_probes(probes)
     ]
     return MemPlan(m, mem, cl, kc, source, st, root, lim, results, wb, rb_log)

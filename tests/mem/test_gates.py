@@ -128,3 +128,20 @@ def test_ioremap_memremap_request_match_real_guests(case):
     }
     assert got == case["probes"]
     assert p.diff_iomem(case["iomem"], kernel=True) == []
+
+
+def test_one_probe_parser_for_every_form():
+    """memplan, memcheck and the guest's dkprobe ranges all read probes with parse_probe."""
+    from driverkit.errors import ConfigError, MemModelError, ProbeRangeError
+    from driverkit.mem import parse_probes
+
+    assert parse_probes(["0xF800000:8M", (0x1000, "4K"), "4096:0x1000", (0, 1)]) == [
+        (0xF800000, 8 << 20), (0x1000, 0x1000), (0x1000, 0x1000), (0, 1)]
+    assert issubclass(ProbeRangeError, ConfigError) and issubclass(ProbeRangeError, MemModelError)
+    for bad, why in [("0xf800000", "is not START:SIZE"), ("zz:1", "start 'zz' is not a number"),
+                     ((1, 2, 3), "not a .start, size. pair"), ((0x1000, 0), "size=0x0 is empty"),
+                     ((-1, 4), "start=-0x1"), (((1 << 64) - 4096, 8192), "beyond 64 bits")]:
+        with pytest.raises(ProbeRangeError, match=why):
+            parse_probes([bad])
+    with pytest.raises(ConfigError, match="unknown suffix 'Q'"):
+        parse_probes(["0x1000:8Q"])
