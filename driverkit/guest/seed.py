@@ -19,6 +19,7 @@ Everything measured comes from the real boots; nothing here is a stored answer.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import textwrap
 import time
@@ -347,33 +348,37 @@ async def step_boot(st: _Steps, res: SeedResult, m: Machine, model: _Model,
 async def step_pool_and_dma(st: _Steps, res: SeedResult, m: Machine,
                             usable: tuple[int, int]) -> tuple[Any, Any, Any]:
     """3-4. The carve-out as a DMA pool; edu copies a payload RAM -> device -> RAM through it.
-    Returns the (src, dst, from-guest) buffers, still allocated."""
+    Returns the (src, dst, from-guest) buffers, still allocated (freed here on an error)."""
     st.step("The carve-out becomes a DMA pool (m.dma.use_region)")
     start, size = usable
     m.dma.use_region(start, size)
-    src = m.dma.alloc(PAYLOAD_SIZE, name="src")
-    dst = m.dma.alloc(PAYLOAD_SIZE, name="dst")
-    mailbox = m.dma.alloc(64, name="from-guest")
-    stats = m.dma.stats()
-    st.line(f"pool {_hx(start)}+{_hx(size)}; buffers src {_hx(src.phys)}, dst {_hx(dst.phys)}, "
-            f"from-guest {_hx(mailbox.phys)}; {stats.free if stats else '?'} bytes free")
-    res.pool = {"start": start, "size": size,
-                "buffers": {b.name: {"phys": b.phys, "size": b.size} for b in m.dma.buffers}}
+    with contextlib.ExitStack() as allocated:
+        src = allocated.enter_context(m.dma.alloc(PAYLOAD_SIZE, name="src"))
+        dst = allocated.enter_context(m.dma.alloc(PAYLOAD_SIZE, name="dst"))
+        mailbox = allocated.enter_context(m.dma.alloc(64, name="from-guest"))
+        stats = m.dma.stats()
+        st.line(f"pool {_hx(start)}+{_hx(size)}; buffers src {_hx(src.phys)}, dst "
+                f"{_hx(dst.phys)}, from-guest {_hx(mailbox.phys)}; "
+                f"{stats.free if stats else '?'} bytes free")
+        res.pool = {"start": start, "size": size,
+                    "buffers": {b.name: {"phys": b.phys, "size": b.size} for b in m.dma.buffers}}
 
-    edu = await _edu_driver().probe(m)
-    st.step(f"edu ({edu.pci.address}, id {edu.regs.id.read():#x}) DMAs "
-            f"RAM -> device -> RAM through the pool")
-    payload = _payload(PAYLOAD_SIZE)
-    src.write(payload)
-    t = time.monotonic()
-    await edu.dma_to_device(src)
-    await edu.dma_from_device(dst)
-    ms = (time.monotonic() - t) * 1000
-    ok = dst.read() == payload
-    st.line(f"{PAYLOAD_SIZE} bytes {_hx(src.phys)} -> edu buffer -> {_hx(dst.phys)} in "
-            f"{ms:.0f} ms (edu's DMA timer is 100 ms): {'identical' if ok else 'DIFFERENT'}")
-    res.dma = {"src": src.phys, "dst": dst.phys, "bytes": PAYLOAD_SIZE, "ok": ok,
-               "ms": round(ms, 1)}
+        edu = await _edu_driver().probe(m)
+        st.step(f"edu ({edu.pci.address}, id {edu.regs.id.read():#x}) DMAs "
+                f"RAM -> device -> RAM through the pool")
+        payload = _payload(PAYLOAD_SIZE)
+        src.write(payload)
+        t = time.monotonic()
+        await edu.dma_to_device(src)
+        await edu.dma_from_device(dst)
+        ms = (time.monotonic() - t) * 1000
+        ok = dst.read() == payload
+        st.line(f"{PAYLOAD_SIZE} bytes {_hx(src.phys)} -> edu buffer -> {_hx(dst.phys)} in "
+                f"{ms:.0f} ms (edu's DMA timer is 100 ms): "
+                f"{'identical' if ok else 'DIFFERENT'}")
+        res.dma = {"src": src.phys, "dst": dst.phys, "bytes": PAYLOAD_SIZE, "ok": ok,
+                   "ms": round(ms, 1)}
+        allocated.pop_all()  # the caller frees them after the read-back
     return src, dst, mailbox
 
 
