@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--boot-timeout", type=float, default=120.0, metavar="SECONDS",
                     help="deadline for each guest to reach its shell prompt (default 120)")
     args = ap.parse_args(argv)
+    if args.boot_timeout <= 0:
+        ap.error(f"--boot-timeout must be positive, got {args.boot_timeout:g}")
 
     def say(line: str) -> None:
         print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
