@@ -9,6 +9,7 @@ import statistics
 import time
 
 from driverkit import Machine, MachineSpec
+from driverkit.errors import MachineError
 
 HPET = 0xFED00000
 
@@ -21,7 +22,10 @@ def raw_loop(sock, n: int) -> float:
     for _ in range(n):
         sock.sendall(cmd)
         while b"\n" not in buf:
-            buf += sock.recv(4096)
+            chunk = sock.recv(4096)  # the channel's socket timeout bounds each wait
+            if not chunk:
+                raise MachineError("qtest socket closed by QEMU during the raw loop")
+            buf += chunk
         line, _, buf = buf.partition(b"\n")
         int(line[3:], 16)
     return n / (time.perf_counter() - t0)
