@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 from construct import Int32ul, Int64ul
 
+from devices.edu import DEVICE as EDU_DEVICE
+from devices.edu import VENDOR as EDU_VENDOR
+from devices.edu import EduRegs
 from driverkit import Machine, MachineSpec
 from driverkit.regs import RW, Register
-
-from .edu_map import EDU_DEVICE, EDU_VENDOR, EduRegs
 
 
 @pytest.fixture

@@ -11,11 +11,7 @@ import re
 import pytest
 from construct import Int64ul
 
-from driverkit import Machine, MachineSpec
-from driverkit.errors import AccessDenied, MachineTimeout
-from driverkit.regs import RO, RW, Register, dump
-
-from .hpet_map import (
+from devices.hpet import (
     HPET_BASE,
     HPET_CAPS_RESET,
     HPET_SIZE,
@@ -25,6 +21,9 @@ from .hpet_map import (
     HpetRegs,
     fire_timer0,
 )
+from driverkit import Machine, MachineSpec
+from driverkit.errors import AccessDenied, MachineTimeout
+from driverkit.regs import RO, RW, Register, dump
 
 
 @pytest.fixture
