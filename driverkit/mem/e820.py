@@ -191,6 +191,12 @@ def sanitize(entries: list[E820Entry]) -> list[E820Entry] | None:
     return out
 
 
+def _cut(e: E820Entry, fs: int, fe: int) -> E820Entry:
+    """What is left of `e` after removing [fs, fe), which overlaps one of its ends."""
+    start = e.addr if e.addr < fs else fe
+    return E820Entry(start, e.size - (fe - fs), e.type)
+
+
 class E820Table:
     """A mutable e820 table that follows the kernel's edit functions step by step."""
 
@@ -237,10 +243,7 @@ class E820Table:
                 fs, fe = max(start, e.addr), min(end, e_end)
                 if fs < fe:
                     removed += fe - fs
-                    if e.addr < fs:
-                        self.entries[i] = E820Entry(e.addr, e.size - (fe - fs), e.type)
-                    else:
-                        self.entries[i] = E820Entry(fe, e.size - (fe - fs), e.type)
+                    self.entries[i] = _cut(e, fs, fe)
             i += 1
         return removed
 
@@ -274,10 +277,7 @@ class E820Table:
                 if fs < fe:
                     self.range_add(fs, fe - fs, new_type)
                     updated += fe - fs
-                    if e.addr < fs:
-                        self.entries[i] = E820Entry(e.addr, e.size - (fe - fs), e.type)
-                    else:
-                        self.entries[i] = E820Entry(fe, e.size - (fe - fs), e.type)
+                    self.entries[i] = _cut(e, fs, fe)
             i += 1
         return updated
 
