@@ -164,7 +164,7 @@ class _Checker:
             why = "side_effects=True" if d.side_effects else "read-to-clear"
             self.add(r, "reset", "skipped", f"{why}: not read (pass destructive=True)")
             return
-        value = r._read_logical()
+        value = r.read_logical()
         self.initial[r.path] = value
         if d.volatile:
             extra = (
@@ -200,7 +200,7 @@ class _Checker:
         """Read at each narrower width and compare; a value of 0/all-ones proves nothing,
         so RW registers are probed again while a bit pattern is in them."""
         d = r.decl
-        reference = r._read_raw()
+        reference = r.read_raw()
         accepted, refused = [], []
         for w in WIDTHS:
             if w > d.width:
@@ -262,10 +262,10 @@ class _Checker:
 
     def watch_volatile(self, r: BoundRegister) -> None:
         d = r.decl
-        values = [r._read_logical()]
+        values = [r.read_logical()]
         for _ in range(VOLATILE_READS - 1):
             time.sleep(VOLATILE_GAP)
-            values.append(r._read_logical())
+            values.append(r.read_logical())
         if len(set(values)) > 1:
             self.add(
                 r,
@@ -291,7 +291,7 @@ class _Checker:
             )
             return
         value = d.reset or 0
-        r._write_logical(value)
+        r.write_logical(value)
         self.add(r, "writes", "info", f"wrote {_hex(value, d.width)} (write-only, not read back)")
 
     def read_to_clear(self, r: BoundRegister) -> None:
@@ -313,7 +313,7 @@ class _Checker:
                 observed=first,
             )
             return
-        second = r._read_logical()
+        second = r.read_logical()
         left = second & first & d.rc_mask
         if left:
             self.add(
@@ -337,7 +337,7 @@ class _Checker:
         r.decl.trigger(self.regs)
         deadline = time.monotonic() + TRIGGER_TIMEOUT
         while True:
-            value = r._read_logical()
+            value = r.read_logical()
             if value & mask or time.monotonic() > deadline:
                 return value
             time.sleep(0.001)
@@ -352,7 +352,7 @@ class _Checker:
         compare = full & ~d.wo_mask & ~res
         store = d.store_mask
         rb: Callable[[int], int] = d.readback or (lambda x: x)
-        cur = r._read_logical()
+        cur = r.read_logical()
         self.patterned.add(r.path)
         pats: list[int] = []
         for p in (
@@ -366,8 +366,8 @@ class _Checker:
         rows = []
         for p in pats:
             w = p | (cur & res)
-            r._write_logical(w)
-            got = r._read_logical()
+            r.write_logical(w)
+            got = r.read_logical()
             exp = rb((w & store) | (cur & ~store)) & full
             rows.append((w, exp, got))
             if r.path in self.deferred_widths and got not in (0, full):
@@ -426,8 +426,8 @@ class _Checker:
         except Exception:
             pass
         target = (target & ~destr & ~res) | (cur & res)
-        r._write_logical(target)
-        after = r._read_logical()
+        r.write_logical(target)
+        after = r.read_logical()
         if (after ^ cur) & compare:
             self.add(
                 r,
@@ -446,7 +446,7 @@ class _Checker:
                 continue
             was = self.initial[r.path]
             compare = d.shape.full & ~d.wo_mask & ~d.reserved_mask
-            now = r._read_logical()
+            now = r.read_logical()
             if not (now ^ was) & compare:
                 continue
             rb: Callable[[int], int] = d.readback or (lambda x: x)
@@ -458,7 +458,7 @@ class _Checker:
                 f"changed to {_hex(now, d.width)} by writes to other registers; "
                 f"wrote back {_hex(was, d.width)}",
                 expected=was,
-                observed=r._read_logical(),
+                observed=r.read_logical(),
             )
 
     def w1c(self, r: BoundRegister) -> None:
@@ -466,7 +466,7 @@ class _Checker:
         if not self.destructive:
             self.add(r, "w1c", "skipped", "writing 1s clears state (pass destructive=True)")
             return
-        value = r._read_logical()
+        value = r.read_logical()
         if not value & d.w1c_mask and d.trigger is not None:
             value = self._triggered(r, d.w1c_mask)
         bits = value & d.w1c_mask
@@ -480,10 +480,10 @@ class _Checker:
             )
             return
         keep = value & ~d.protect_mask
-        r._write_logical(keep)
-        after0 = r._read_logical()
-        r._write_logical(keep | bits)
-        after1 = r._read_logical()
+        r.write_logical(keep)
+        after0 = r.read_logical()
+        r.write_logical(keep | bits)
+        after1 = r.read_logical()
         notes = []
         if bits & ~after0:
             notes.append(f"writing 0 cleared bits {_hex(bits & ~after0, d.width)}")
@@ -508,13 +508,13 @@ class _Checker:
         if not self.destructive:
             self.add(r, "w1s", "skipped", "writing 1s sets state (pass destructive=True)")
             return
-        value = r._read_logical()
+        value = r.read_logical()
         bits = d.w1s_mask & ~value
         if not bits:
             self.add(r, "w1s", "skipped", "all W1S bits already set", observed=value)
             return
-        r._write_logical((value & ~d.protect_mask) | bits)
-        after = r._read_logical()
+        r.write_logical((value & ~d.protect_mask) | bits)
+        after = r.read_logical()
         if bits & ~after:
             self.add(
                 r,

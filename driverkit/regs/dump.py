@@ -61,7 +61,7 @@ def dump(regs: RegisterBlock, *, destructive: bool = False) -> dict[str, Any]:
         elif not d.readable:
             entry["skipped"] = "write-only"
         else:
-            logical = r._read_logical()
+            logical = r.read_logical()
             entry["value"] = logical
             decoded = d.shape.decode(logical)
             if d.shape.kind == "struct":

@@ -232,9 +232,13 @@ class BoundRegister:
     def fields(self) -> tuple[Field, ...]:
         return self._shape.fields
 
-    # --- raw access, no access-kind checks (the layout check uses these) --------------------
+    # --- unchecked access: no access-kind checks ---------------------------------------------
+    # The layout check and dumps read WO/RC registers and write RO ones on purpose, to see
+    # what the device really does; drivers use read()/write()/modify() below.
 
-    def _read_raw(self) -> int:
+    def read_raw(self) -> int:
+        """The register's bytes as the bus returns them (little-endian), split into its
+        access width; no access-kind check."""
         if self._aw == self._w:
             return self.iomem.read_width(self.offset, self._w)
         value = 0
@@ -242,7 +246,8 @@ class BoundRegister:
             value |= self.iomem.read_width(self.offset + i, self._aw) << (8 * i)
         return value
 
-    def _write_raw(self, raw: int) -> None:
+    def write_raw(self, raw: int) -> None:
+        """Write the bus-order value `raw`, split into the access width; no access-kind check."""
         if self._aw == self._w:
             self.iomem.write_width(self.offset, self._w, raw)
             return
@@ -250,12 +255,14 @@ class BoundRegister:
         for i in range(0, self._w, self._aw):
             self.iomem.write_width(self.offset + i, self._aw, (raw >> (8 * i)) & piece)
 
-    def _read_logical(self) -> int:
-        raw = self._read_raw()
+    def read_logical(self) -> int:
+        """The register's value in its own byte order (what fields decode); no access check."""
+        raw = self.read_raw()
         return _swap(raw, self._w) if self._big else raw
 
-    def _write_logical(self, value: int) -> None:
-        self._write_raw(_swap(value, self._w) if self._big else value)
+    def write_logical(self, value: int) -> None:
+        """Write `value` given in the register's own byte order; no access-kind check."""
+        self.write_raw(_swap(value, self._w) if self._big else value)
 
     # --- access-checked API -----------------------------------------------------------------
 
@@ -268,7 +275,7 @@ class BoundRegister:
         """The register as an integer (its logical value, in its own byte order)."""
         if not self.decl.access.readable:
             raise self._deny("read")
-        return self._read_logical()
+        return self.read_logical()
 
     def read(self) -> Any:
         """Read and decode: an int, or a construct Container for bitfield registers."""
@@ -293,7 +300,7 @@ class BoundRegister:
                 raise RegisterError("write() needs a value or fields")
             self._check_field_writes(fields, reserved_ok=True)
             value = fields
-        self._write_logical(self._shape.encode(value))
+        self.write_logical(self._shape.encode(value))
 
     def modify(self, **fields: Any) -> int:
         """Read-modify-write: set the named fields, keep every other bit.
@@ -306,12 +313,12 @@ class BoundRegister:
         if not (self.decl.access.readable and self.decl.writable_access) or self.decl.rc_mask:
             raise self._deny("read-modify-write")
         self._check_field_writes(fields)
-        current = self._read_logical()
+        current = self.read_logical()
         named = 0
         for name in fields:
             named |= self._shape.field(name).mask
         new = self._shape.encode_fields(fields, current & ~(self.decl.protect_mask & ~named))
-        self._write_logical(new)
+        self.write_logical(new)
         return new
 
     def _check_field_writes(self, value: Mapping[str, Any], reserved_ok: bool = False) -> None:
