@@ -60,7 +60,8 @@ class IoMem:
     def mapped(self) -> bool:
         return self._mapped
 
-    def _unmap(self) -> None:
+    def unmap(self) -> None:
+        """Invalidate the mapping (its owner's iounmap calls this); later accesses raise."""
         self._mapped = False
 
     # --- checks ---------------------------------------------------------------------------

@@ -18,23 +18,21 @@ from typing import Any
 
 from qemu.qmp import QMPClient
 
+from ..elf import ElfImage
 from ..errors import (
-    BoundsError,
     MachineDied,
     MachineError,
     MachineTimeout,
-    MappingError,
     QmpError,
-    UnbackedError,
 )
 from ..io.iomem import IoMem
 from ..io.resource import Resource, ResourceTree
 from ..io.trace import Trace
-from ..transport.base import Bus
 from ..transport.mtree import FlatView
 from ..transport.qtest import PortBus, QtestBus, QtestChannel
 from ..transport.shm import SharedRam
-from .argv import RAM_BACKEND_ID, Channels, build_argv
+from .addrspace import AddressSpace
+from .argv import Channels, build_argv
 from .console import SerialConsole
 from .firmware import write_bare_firmware
 from .irq import IrqMonitor
@@ -103,19 +101,13 @@ class Machine:
         self.tmpdir: Path | None = None
         self.process: QemuProcess | None = None
         self.qtest: QtestChannel | None = None
-        self.shm: SharedRam | None = None
-        self.flat: FlatView = FlatView([])
-        self.resources = ResourceTree()
-        self._mmio_overlays: dict[object, tuple[int, int]] = {}
-        self._mappings: "weakref.WeakSet[IoMem]" = weakref.WeakSet()
+        self.space = AddressSpace(self.trace, has_ports=self.spec.arch == "x86_64")
         self._socks: list[socket.socket] = []
         self._exit: asyncio.Future[int] | None = None
         self._pci = None
         self._dma = None
         self._finalizer: weakref.finalize | None = None
         self._closed = False
-        self._mem_bus: Bus | None = None
-        self._port_bus: PortBus | None = None
         self._ram_fd: int | None = None
         self._event_task: asyncio.Task | None = None
         self.accel_reason = f"accel {self.spec.accel} requested"
@@ -188,13 +180,13 @@ class Machine:
         await self.console.attach(ours[2], self._death_error)
         self.qtest.sync()
         await self.refresh_memory_map()
+        shm = None
         if spec.shared_ram and self._ram_fd is not None:
-            self.shm = SharedRam(self._ram_fd, spec.memory_bytes,
-                                 self.flat.ram_of(RAM_BACKEND_ID))
+            shm = SharedRam(self._ram_fd, spec.memory_bytes, [])
             os.unlink(ram_path)  # both sides hold it open; nothing is left behind on a crash
-        self._mem_bus = QtestBus(self.qtest)
-        self._port_bus = PortBus(self.qtest)
-        self._build_resources()
+        self.space.attach(QtestBus(self.qtest),
+                          PortBus(self.qtest) if spec.arch == "x86_64" else None, shm)
+        self.space.build_resources()
         if spec.firmware == "seabios":
             # Let SeaBIOS finish assigning BARs before anyone touches config space.
             from ..pci.firmware import wait_for_firmware
@@ -318,10 +310,9 @@ class Machine:
             except (ValueError, OSError):
                 pass
         await self.console.close()
-        for m in list(self._mappings):
-            m._unmap()
-        if self.shm is not None:
-            self.shm.close()
+        self.space.unmap_all()
+        if self.space.shm is not None:
+            self.space.shm.close()
         if self._ram_fd is not None:
             os.close(self._ram_fd)
             self._ram_fd = None
@@ -358,55 +349,40 @@ class Machine:
 
     async def refresh_memory_map(self) -> FlatView:
         """Re-read QEMU's flat memory view (what backs each address)."""
-        self.flat = FlatView.parse(await self.mtree_text())
-        if self.shm is not None:
-            self.shm.set_ranges(self.flat.ram_of(RAM_BACKEND_ID))
-        return self.flat
+        self.space.set_flat(FlatView.parse(await self.mtree_text()))
+        return self.space.flat
 
-    # --- memory map and routing -------------------------------------------------------------
+    # --- the physical address space (machine/addrspace.py holds the logic) --------------------
+
+    @property
+    def flat(self) -> FlatView:
+        """QEMU's flat view of the memory address space, as last read."""
+        return self.space.flat
+
+    @property
+    def resources(self) -> ResourceTree:
+        """The resource tree (what /proc/iomem would show)."""
+        return self.space.resources
+
+    @property
+    def shm(self) -> SharedRam | None:
+        """The shared RAM mapping (None with shared_ram=False)."""
+        return self.space.shm
 
     def add_mmio_overlay(self, key: object, start: int, size: int) -> None:
         """Tell the router that [start, start+size) is now device MMIO (e.g. an enabled BAR)."""
-        self._mmio_overlays[key] = (start, size)
+        self.space.add_mmio_overlay(key, start, size)
 
     def remove_mmio_overlay(self, key: object) -> None:
-        self._mmio_overlays.pop(key, None)
+        self.space.remove_mmio_overlay(key)
 
     def backing(self, addr: int) -> str:
         """What backs a guest-physical address: "RAM", "ROM", "MMIO" or "none"."""
-        for start, size in self._mmio_overlays.values():
-            if start <= addr < start + size:
-                return "MMIO"
-        r = self.flat.find(addr)
-        return r.backing if r else "none"
+        return self.space.backing(addr)
 
     def unbacked(self, start: int, size: int) -> list[tuple[int, int]]:
         """Sub-ranges of [start, start+size) that neither QEMU's map nor an enabled BAR backs."""
-        holes = self.flat.holes(start, size)
-        out = []
-        for hs, hn in holes:
-            pieces = [(hs, hn)]
-            for os_, on in self._mmio_overlays.values():
-                nxt = []
-                for ps, pn in pieces:
-                    if os_ + on <= ps or ps + pn <= os_:
-                        nxt.append((ps, pn))
-                        continue
-                    if ps < os_:
-                        nxt.append((ps, os_ - ps))
-                    if os_ + on < ps + pn:
-                        nxt.append((os_ + on, ps + pn - os_ - on))
-                pieces = nxt
-            out += pieces
-        return out
-
-    def _bus_for(self, start: int, size: int) -> Bus:
-        if self.shm is not None and self.shm.covers(start, size):
-            return self.shm
-        assert self._mem_bus is not None
-        return self._mem_bus
-
-    # --- ioremap ----------------------------------------------------------------------------
+        return self.space.unbacked(start, size)
 
     def ioremap(self, phys: int, size: int, *, allow_unbacked: bool = False,
                 name: str = "") -> IoMem:
@@ -416,88 +392,41 @@ class Machine:
         Ranges nothing backs are refused unless allow_unbacked=True.
         """
         self.check_alive()
-        if not isinstance(phys, int) or not isinstance(size, int):
-            raise MappingError(f"ioremap needs integers, got {phys!r}, {size!r}")
-        if size <= 0:
-            raise MappingError(f"ioremap({phys:#x}, {size}): size must be > 0")
-        limit = 1 << 64
-        if phys < 0 or phys + size > limit:
-            raise BoundsError(f"ioremap({phys:#x}, {size:#x}) wraps around the address space")
-        if not allow_unbacked:
-            holes = self.unbacked(phys, size)
-            if holes:
-                desc = ", ".join(f"{s:#x}-{s + n - 1:#x}" for s, n in holes[:4])
-                raise UnbackedError(
-                    f"ioremap({phys:#x}, {size:#x}): nothing backs {desc} "
-                    "(pass allow_unbacked=True to map it anyway)"
-                )
-        iomem = IoMem(self._bus_for(phys, size), phys, size, name=name,
-                      tracer=self.trace.tracer("mem"))
-        self._mappings.add(iomem)
-        return iomem
+        return self.space.ioremap(phys, size, allow_unbacked=allow_unbacked, name=name)
 
     def iounmap(self, iomem: IoMem) -> None:
         """Unmap; later accesses through `iomem` raise MappingError."""
-        if not iomem.mapped:
-            raise MappingError(f"iounmap of {iomem!r}: already unmapped")
-        iomem._unmap()
-        self._mappings.discard(iomem)
+        self.space.iounmap(iomem)
 
     def ioport_map(self, port: int, size: int, *, name: str = "") -> IoMem:
         """An IoMem over x86 I/O ports [port, port+size) (the kernel's ioport_map)."""
         self.check_alive()
-        if self.spec.arch != "x86_64":
-            raise MappingError("I/O ports exist only on x86_64")
-        if port < 0 or size <= 0 or port + size > 0x10000:
-            raise BoundsError(f"ioport_map({port:#x}, {size:#x}) outside the 64 KiB port space")
-        assert self._port_bus is not None
-        iomem = IoMem(self._port_bus, port, size, name=name, space="io",
-                      tracer=self.trace.tracer("io"))
-        self._mappings.add(iomem)
-        return iomem
+        return self.space.ioport_map(port, size, name=name)
 
     def read_phys(self, addr: int, n: int) -> bytes:
         """Bulk read of guest-physical memory (shared RAM when possible, else qtest)."""
         self.check_alive()
-        return self._bus_for(addr, max(n, 1)).read_bytes(addr, n) if n else b""
+        return self.space.read_phys(addr, n)
 
     def write_phys(self, addr: int, data: bytes) -> None:
         """Bulk write of guest-physical memory (used by ELF loading and DMA buffers)."""
         self.check_alive()
-        if data:
-            self._bus_for(addr, len(data)).write_bytes(addr, bytes(data))
+        self.space.write_phys(addr, data)
 
-    def load_elf(self, path: str | Path):
+    def load_elf(self, path: str | Path) -> ElfImage:
         """Write an ELF's PT_LOAD segments into guest memory (.bss zeroed); returns the ElfImage."""
-        from ..elf import ElfImage
-
         return ElfImage.open(path).load(self)
-
-    # --- resources ------------------------------------------------------------------------
-
-    def _build_resources(self) -> None:
-        """Seed the resource tree from QEMU's map: RAM is busy System RAM, the rest non-busy."""
-        merged: list[list] = []
-        for r in self.flat.ranges:
-            name = "System RAM" if r.backing == "RAM" else r.name
-            busy = r.backing == "RAM"
-            if merged and merged[-1][2] == name and merged[-1][1] + 1 == r.start:
-                merged[-1][1] = r.end
-            else:
-                merged.append([r.start, r.end, name, busy])
-        for start, end, name, busy in merged:
-            self.resources.insert(start, end - start + 1, name, busy=busy)
 
     def request_mem_region(self, start: int, size: int, name: str) -> Resource:
         """Claim a region like the kernel: nests under non-busy regions, refuses busy ones."""
-        return self.resources.request(start, size, name)
+        return self.space.request_mem_region(start, size, name)
 
     def release_mem_region(self, res: Resource) -> None:
-        self.resources.release(res)
+        self.space.release_mem_region(res)
 
     def iomem(self) -> str:
         """The resource tree as /proc/iomem text."""
-        return self.resources.render()
+        return self.space.resources.render()
 
     # --- higher layers (lazy) -----------------------------------------------------------------
 

@@ -196,7 +196,7 @@ class ReplayMachine:
     def iounmap(self, iomem: IoMem) -> None:
         if not iomem.mapped:
             raise MappingError(f"iounmap of {iomem!r}: already unmapped")
-        iomem._unmap()
+        iomem.unmap()
 
     @property
     def pci(self) -> Any:

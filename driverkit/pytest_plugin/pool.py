@@ -13,7 +13,6 @@ import asyncio
 from dataclasses import dataclass, field
 
 from ..errors import DriverkitError, MachineLeftUnusable
-from ..io.resource import ResourceTree
 from ..machine.machine import Machine
 from ..machine.spec import MachineSpec
 
@@ -36,14 +35,9 @@ async def reset_machine(m: Machine) -> None:
         await asyncio.sleep(0.002)
     assert m.qtest is not None
     m.qtest.sync()
-    for io in list(m._mappings):
-        io._unmap()
-    m._mappings.clear()
-    m._mmio_overlays.clear()
     m._pci = None
-    m.resources = ResourceTree()
     await m.refresh_memory_map()
-    m._build_resources()
+    m.space.reset()
     m.irq.levels.clear()
     m.irq.counts.clear()
     m.events.clear()
