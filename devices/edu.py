@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from construct import BitsInteger, BitStruct, ByteSwapped, Flag, Int32ul, Int64ul
 
+from driverkit.drivers import Driver, Needs, bus_addr, pci_intx_line
 from driverkit.errors import DeviceRefused
 from driverkit.regs import RO, RW, WO, Register, RegisterMap
-
-from .base import Driver, Needs, bus_addr, pci_intx_line
 
 if TYPE_CHECKING:
     from driverkit.machine.machine import Machine

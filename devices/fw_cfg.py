@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING
 
 from construct import Int8ul, Int16ul, Int32ub
 
+from driverkit.drivers import Driver, Needs
 from driverkit.errors import DeviceRefused, DriverError
 from driverkit.regs import RO, WO, Register, RegisterMap
-
-from .base import Driver, Needs
 
 if TYPE_CHECKING:
     from driverkit.machine.machine import Machine

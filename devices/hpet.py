@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING
 
 from construct import BitsInteger, BitStruct, ByteSwapped, Flag, Int64ul
 
+from driverkit.drivers import Driver, Needs
 from driverkit.errors import DeviceRefused, MachineTimeout
 from driverkit.regs import RO, RW, W1C, Block, Register, RegisterBlock, RegisterMap
-
-from .base import Driver, Needs
 
 if TYPE_CHECKING:
     from driverkit.machine.machine import Machine

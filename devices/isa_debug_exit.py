@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING
 
 from construct import Int8ul
 
+from driverkit.drivers import Driver, Needs
 from driverkit.errors import DeviceRefused, DriverError, MachineDied
 from driverkit.regs import WO, Register, RegisterMap
-
-from .base import Driver, Needs
 
 if TYPE_CHECKING:
     from driverkit.machine.machine import Machine

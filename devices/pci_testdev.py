@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING
 
 from construct import Int8ul, Int32ul
 
+from driverkit.drivers import Driver, Needs
 from driverkit.errors import DeviceRefused
 from driverkit.regs import RO, WO, Register, RegisterArray, RegisterMap
-
-from .base import Driver, Needs
 
 if TYPE_CHECKING:
     from driverkit.io.iomem import IoMem

@@ -6,10 +6,9 @@ from typing import TYPE_CHECKING, ClassVar
 
 from construct import Int32ul
 
+from driverkit.drivers import Driver, Needs, controller_line
 from driverkit.errors import DeviceRefused
 from driverkit.regs import RO, Register, RegisterMap
-
-from .base import Driver, Needs, controller_line
 
 if TYPE_CHECKING:
     from driverkit.machine.machine import Machine

@@ -39,7 +39,7 @@ venv_ensure() {
         "$py" -m venv .venv
     fi
     local stamp=.venv/.driverkit-installed want
-    want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+    want=$(cat pyproject.toml setup.py | sha256sum | cut -d' ' -f1)
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         say "installing driverkit and its test tools into .venv (pip)"
         .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true

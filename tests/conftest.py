@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -10,6 +11,15 @@ import pytest
 from driverkit.machine import machine as machine_module
 
 pytest_plugins = ["pytester"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A venv installed before the drivers moved to driverkit.devices fails every driver test;
+    say so once, with the fix, instead."""
+    if importlib.util.find_spec("driverkit.devices") is None:
+        raise pytest.UsageError("driverkit.devices is not importable: this venv holds an older "
+                                "install of driverkit; re-install it (scripts/test does, or "
+                                "pip install -e '.[test]')")
 
 
 def _qemu_children() -> list[str]:

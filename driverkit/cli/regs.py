@@ -8,6 +8,7 @@ import argparse
 import asyncio
 from typing import Any
 
+from ..drivers import load
 from ..errors import ConfigError
 from ..machine.machine import Machine
 from ..machine.spec import MachineSpec
@@ -41,8 +42,6 @@ def _spec(args: argparse.Namespace, driver: Any) -> MachineSpec:
 
 
 async def _with_driver(args: argparse.Namespace, action: str) -> tuple[dict, str, bool]:
-    from devices.registry import load
-
     driver = load(args.driver)
     spec = _spec(args, driver)
     async with Machine(spec) as m:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from construct import Int32ul
 
-from devices.pl011 import Pl011, Pl011Regs
-from devices.pl031 import Pl031, Pl031Regs
+from driverkit.devices.pl011 import Pl011, Pl011Regs
+from driverkit.devices.pl031 import Pl031, Pl031Regs
 from driverkit.regs import RW, Register
 
 

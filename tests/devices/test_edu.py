@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from construct import Int32ul, Int64ul
 
-from devices.edu import DMA_MASK, DMA_SAFE_END, ID_RESET, Edu, EduRegs, check_dma_request
+from driverkit.devices.edu import DMA_MASK, DMA_SAFE_END, ID_RESET, Edu, EduRegs, check_dma_request
 from driverkit.errors import DeviceRefused
 from driverkit.regs import RW, Register
 

@@ -6,9 +6,8 @@ import json
 
 import pytest
 
-from devices import registry
-from devices.base import Driver, merge_devices
 from driverkit.cli import main
+from driverkit.drivers import Driver, merge_devices, registry
 from driverkit.errors import ConfigError, UnknownDriver
 from driverkit.regs import RegisterMap
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from construct import Int32ub, Int32ul
 
-from devices.fw_cfg import DMA_SIGNATURE, FwCfg, FwCfgRegs, parse_e820, parse_file_dir
-from devices.hpet import HPET_CAPS_RESET, HPET_WIDTHS, Capabilities, Hpet, HpetRegs
-from devices.isa_debug_exit import IsaDebugExit, IsaDebugExitRegs, status_of
-from devices.pci_testdev import PciTestdev, PciTestdevRegs
+from driverkit.devices.fw_cfg import DMA_SIGNATURE, FwCfg, FwCfgRegs, parse_e820, parse_file_dir
+from driverkit.devices.hpet import HPET_CAPS_RESET, HPET_WIDTHS, Capabilities, Hpet, HpetRegs
+from driverkit.devices.isa_debug_exit import IsaDebugExit, IsaDebugExitRegs, status_of
+from driverkit.devices.pci_testdev import PciTestdev, PciTestdevRegs
 from driverkit.errors import DeviceRefused, DriverError, LayoutError
 from driverkit.regs import RO, RW, WO, Register
 

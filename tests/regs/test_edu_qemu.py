@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from construct import Int32ul, Int64ul
 
-from devices.edu import DEVICE as EDU_DEVICE
-from devices.edu import VENDOR as EDU_VENDOR
-from devices.edu import EduRegs
 from driverkit import Machine, MachineSpec
+from driverkit.devices.edu import DEVICE as EDU_DEVICE
+from driverkit.devices.edu import VENDOR as EDU_VENDOR
+from driverkit.devices.edu import EduRegs
 from driverkit.regs import RW, Register
 
 

@@ -11,7 +11,8 @@ import re
 import pytest
 from construct import Int64ul
 
-from devices.hpet import (
+from driverkit import Machine, MachineSpec
+from driverkit.devices.hpet import (
     HPET_BASE,
     HPET_CAPS_RESET,
     HPET_SIZE,
@@ -21,7 +22,6 @@ from devices.hpet import (
     HpetRegs,
     fire_timer0,
 )
-from driverkit import Machine, MachineSpec
 from driverkit.errors import AccessDenied, MachineTimeout
 from driverkit.regs import RO, RW, Register, dump
 

@@ -45,7 +45,7 @@ def merge_devices(given: tuple[str, ...] | list[str], needed: tuple[str, ...]) -
 
 
 class Driver:
-    """Base of every driver in devices/. Subclasses set `name`, `Regs`, `needs`, `probe`."""
+    """Base of every driver (bundled ones in driverkit.devices). Subclasses set `name`, `Regs`, `needs`, `probe`."""
 
     name: ClassVar[str] = ""
     Regs: ClassVar[type[RegisterMap]]

@@ -31,5 +31,5 @@ def load(name: str) -> type[Driver]:
         )
     cls = ep.load()
     if not (isinstance(cls, type) and issubclass(cls, Driver)):
-        raise DriverError(f"entry point {ep.name} = {ep.value} is not a devices.base.Driver")
+        raise DriverError(f"entry point {ep.name} = {ep.value} is not a driverkit.drivers.Driver")
     return cls
