@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import traceback
 import warnings
-from typing import TYPE_CHECKING
 
 from ..errors import BoundsError, DmaError, ResourceBusy
 from ..mem.pool import GenPool, PoolStats
-
-if TYPE_CHECKING:
-    from ..machine.machine import Machine
+from .phys import PhysMemory
+from .resource import ResourceTree
 
 DEFAULT_POOL_SIZE = 4 << 20
 DEFAULT_POOL_CEILING = 1 << 28  # keep the default pool reachable by 28-bit DMA masks
@@ -63,12 +61,12 @@ class DmaBuffer:
         """The buffer's bytes as the device left them (all of it by default)."""
         n = self.size - offset if n is None else n
         self._check(offset, n)
-        return self.pool.machine.read_phys(self.phys + offset, n)
+        return self.pool.memory.read_phys(self.phys + offset, n)
 
     def write(self, data: bytes, offset: int = 0) -> None:
         """Put bytes where the device will read them."""
         self._check(offset, len(data))
-        self.pool.machine.write_phys(self.phys + offset, bytes(data))
+        self.pool.memory.write_phys(self.phys + offset, bytes(data))
 
     def fill(self, byte: int = 0) -> None:
         self.write(bytes([byte]) * self.size)
@@ -88,10 +86,18 @@ class DmaBuffer:
 
 
 class DmaPool:
-    """`m.dma`: alloc(size, align) over one region of RAM nobody else uses."""
+    """`m.dma`: alloc(size, align) over one region of RAM nobody else uses.
 
-    def __init__(self, machine: "Machine") -> None:
-        self.machine = machine
+    `guest_kernel`: a Linux guest owns RAM, so there is no default region (use_region a
+    carve-out). `firmware_guard`: a real firmware keeps tables at the top of low RAM.
+    """
+
+    def __init__(self, memory: PhysMemory, resources: ResourceTree, *,
+                 guest_kernel: bool = False, firmware_guard: bool = False) -> None:
+        self.memory = memory
+        self.resources = resources
+        self.guest_kernel = guest_kernel
+        self.firmware_guard = firmware_guard
         self._pool: GenPool | None = None
         self._buffers: dict[int, DmaBuffer] = {}
 
@@ -107,9 +113,9 @@ class DmaPool:
         if size <= 0 or start < 0 or start % 4096 or size % 4096:
             raise DmaError(f"use_region({start:#x}, {size:#x}): start and size must be "
                            "page-aligned, size > 0")
-        not_ram = [(r.start, r.end) for r in self.machine.flat.ranges
+        not_ram = [(r.start, r.end) for r in self.memory.flat.ranges
                    if r.backing != "RAM" and r.start < start + size and start <= r.end]
-        holes = self.machine.flat.holes(start, size)
+        holes = self.memory.flat.holes(start, size)
         if not_ram or holes:
             what = ", ".join(f"{s:#x}-{e:#x}" for s, e in not_ram[:3]) or \
                 ", ".join(f"{s:#x}+{n:#x}" for s, n in holes[:3])
@@ -118,23 +124,22 @@ class DmaPool:
 
     def _install(self, start: int, size: int) -> None:
         try:
-            self.machine.resources.insert(start, size, "driverkit DMA pool", busy=True)
+            self.resources.insert(start, size, "driverkit DMA pool", busy=True)
         except ResourceBusy as exc:
             raise DmaError(f"DMA region {start:#x}+{size:#x} clashes with a claimed region: "
                            f"{exc}") from exc
         self._pool = GenPool(start, size, MIN_ALLOC_ORDER, name=f"dma@{start:#x}")
 
     def _default_region(self) -> tuple[int, int]:
-        spec = self.machine.spec
-        if spec.kernel:
+        if self.guest_kernel:
             raise DmaError(
                 "a Linux guest owns RAM: boot it with a carve-out (e.g. memmap=4M$0xf800000, "
                 "or mem= below the RAM size) and call m.dma.use_region(start, size)")
-        low = [r for r in self.machine.flat.ranges if r.backing == "RAM" and r.end < 1 << 32]
+        low = [r for r in self.memory.flat.ranges if r.backing == "RAM" and r.end < 1 << 32]
         if not low:
             raise DmaError("no RAM below 4 GiB for the default DMA pool; call use_region()")
         top = max(r.end + 1 for r in low)
-        if spec.firmware != "bare":
+        if self.firmware_guard:
             top -= FIRMWARE_GUARD
         end = top if min(r.start for r in low) >= DEFAULT_POOL_CEILING else \
             min(top, DEFAULT_POOL_CEILING)

@@ -29,6 +29,10 @@ class ResourceTree:
     def __init__(self, end: int = (1 << 52) - 1, name: str = "PCI mem") -> None:
         self.root = Resource(0, end, name, IORESOURCE_MEM)
 
+    def clear(self) -> None:
+        """Forget every resource (the tree object stays, so holders keep a valid reference)."""
+        self.root = Resource(0, self.root.end, self.root.name, IORESOURCE_MEM)
+
     def _check(self, start: int, size: int) -> None:
         if size <= 0:
             raise BoundsError(f"region size must be > 0, got {size}")

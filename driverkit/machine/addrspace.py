@@ -9,6 +9,7 @@ qtest everywhere else), hands out IoMem mappings and keeps the resource tree.
 from __future__ import annotations
 
 import weakref
+from typing import Callable
 
 from ..errors import BoundsError, MappingError, UnbackedError
 from ..io.iomem import IoMem
@@ -26,9 +27,12 @@ PORT_LIMIT = 1 << 16
 class AddressSpace:
     """Routing, ioremap/iounmap, MMIO overlays and the resource tree of one machine."""
 
-    def __init__(self, trace: Trace, *, has_ports: bool) -> None:
+    def __init__(self, trace: Trace, *, has_ports: bool,
+                 guard: Callable[[], None] = lambda: None) -> None:
         self.trace = trace
         self.has_ports = has_ports
+        self.guard = guard
+        """Called before anything reaches QEMU; raises if the machine cannot take it."""
         self.flat = FlatView([])
         self.resources = ResourceTree()
         self.shm: SharedRam | None = None
@@ -87,6 +91,16 @@ class AddressSpace:
             out += pieces
         return out
 
+    @property
+    def mem_bus(self) -> Bus | None:
+        """The memory address space through qtest, where QEMU routes every access itself."""
+        return self._mem_bus
+
+    @property
+    def port_bus(self) -> Bus | None:
+        """The x86 I/O port space (None elsewhere)."""
+        return self._port_bus
+
     def bus_for(self, start: int, size: int) -> Bus:
         """Shared RAM if every byte routes to the RAM backend, else qtest."""
         if self.shm is not None and self.shm.covers(start, size):
@@ -103,6 +117,7 @@ class AddressSpace:
 
         Ranges nothing backs are refused unless allow_unbacked=True.
         """
+        self.guard()
         if not isinstance(phys, int) or not isinstance(size, int):
             raise MappingError(f"ioremap needs integers, got {phys!r}, {size!r}")
         if size <= 0:
@@ -124,6 +139,7 @@ class AddressSpace:
 
     def ioport_map(self, port: int, size: int, *, name: str = "") -> IoMem:
         """An IoMem over x86 I/O ports [port, port+size) (the kernel's ioport_map)."""
+        self.guard()
         if not self.has_ports:
             raise MappingError("I/O ports exist only on x86_64")
         if port < 0 or size <= 0 or port + size > PORT_LIMIT:
@@ -152,10 +168,12 @@ class AddressSpace:
 
     def read_phys(self, addr: int, n: int) -> bytes:
         """Bulk read of guest-physical memory (shared RAM when possible, else qtest)."""
+        self.guard()
         return self.bus_for(addr, max(n, 1)).read_bytes(addr, n) if n else b""
 
     def write_phys(self, addr: int, data: bytes) -> None:
         """Bulk write of guest-physical memory (used by ELF loading and DMA buffers)."""
+        self.guard()
         if data:
             self.bus_for(addr, len(data)).write_bytes(addr, bytes(data))
 
@@ -163,7 +181,7 @@ class AddressSpace:
 
     def build_resources(self) -> None:
         """A fresh resource tree seeded from QEMU's map: RAM busy System RAM, the rest non-busy."""
-        self.resources = ResourceTree()
+        self.resources.clear()
         merged: list[list] = []
         for r in self.flat.ranges:
             name = "System RAM" if r.backing == "RAM" else r.name

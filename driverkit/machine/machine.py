@@ -25,9 +25,12 @@ from ..errors import (
     MachineTimeout,
     QmpError,
 )
+from ..io.dma import DmaPool
 from ..io.iomem import IoMem
 from ..io.resource import Resource, ResourceTree
 from ..io.trace import Trace
+from ..pci.bus import PciBus
+from ..pci.firmware import wait_for_firmware
 from ..transport.mtree import FlatView
 from ..transport.qtest import PortBus, QtestBus, QtestChannel
 from ..transport.shm import SharedRam
@@ -36,6 +39,7 @@ from .argv import Channels, build_argv
 from .console import SerialConsole
 from .firmware import write_bare_firmware
 from .irq import IrqMonitor
+from .pcihost import MachinePciHost
 from .process import QemuProcess
 from .spec import MachineSpec
 
@@ -101,7 +105,10 @@ class Machine:
         self.tmpdir: Path | None = None
         self.process: QemuProcess | None = None
         self.qtest: QtestChannel | None = None
-        self.space = AddressSpace(self.trace, has_ports=self.spec.arch == "x86_64")
+        self.space = AddressSpace(self.trace, has_ports=self.spec.arch == "x86_64",
+                                  guard=self.check_alive)
+        self.firmware_ready = False
+        """A real firmware's PCI assignment is complete (set by pci.wait_for_firmware)."""
         self._socks: list[socket.socket] = []
         self._exit: asyncio.Future[int] | None = None
         self._pci = None
@@ -189,8 +196,6 @@ class Machine:
         self.space.build_resources()
         if spec.firmware == "seabios":
             # Let SeaBIOS finish assigning BARs before anyone touches config space.
-            from ..pci.firmware import wait_for_firmware
-
             await wait_for_firmware(self)
 
     async def _resolve_accel(self) -> None:
@@ -391,7 +396,6 @@ class Machine:
         RAM goes through shared memory when enabled, everything else through qtest.
         Ranges nothing backs are refused unless allow_unbacked=True.
         """
-        self.check_alive()
         return self.space.ioremap(phys, size, allow_unbacked=allow_unbacked, name=name)
 
     def iounmap(self, iomem: IoMem) -> None:
@@ -400,17 +404,14 @@ class Machine:
 
     def ioport_map(self, port: int, size: int, *, name: str = "") -> IoMem:
         """An IoMem over x86 I/O ports [port, port+size) (the kernel's ioport_map)."""
-        self.check_alive()
         return self.space.ioport_map(port, size, name=name)
 
     def read_phys(self, addr: int, n: int) -> bytes:
         """Bulk read of guest-physical memory (shared RAM when possible, else qtest)."""
-        self.check_alive()
         return self.space.read_phys(addr, n)
 
     def write_phys(self, addr: int, data: bytes) -> None:
         """Bulk write of guest-physical memory (used by ELF loading and DMA buffers)."""
-        self.check_alive()
         self.space.write_phys(addr, data)
 
     def load_elf(self, path: str | Path) -> ElfImage:
@@ -431,21 +432,20 @@ class Machine:
     # --- higher layers (lazy) -----------------------------------------------------------------
 
     @property
-    def pci(self):
+    def pci(self) -> PciBus:
         """The PCI bus (enumerated on first use)."""
         if self._pci is None:
-            from ..pci.bus import PciBus
-
-            self._pci = PciBus.for_machine(self)
+            self.check_alive()
+            self._pci = PciBus.for_host(MachinePciHost(self))
         return self._pci
 
     @property
-    def dma(self):
+    def dma(self) -> DmaPool:
         """The DMA buffer pool (`m.dma.alloc(size, align)`; region chosen on first use)."""
         if self._dma is None:
-            from ..io.dma import DmaPool
-
-            self._dma = DmaPool(self)
+            self._dma = DmaPool(self.space, self.space.resources,
+                                guest_kernel=bool(self.spec.kernel),
+                                firmware_guard=self.spec.firmware != "bare")
         return self._dma
 
     def __repr__(self) -> str:

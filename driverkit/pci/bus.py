@@ -8,7 +8,7 @@ SeaBIOS uses ECAM once the firmware has programmed PCIEXBAR.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 from ..errors import DeviceNotFound, MachineTimeout, PciError, ResourceBusy
 from .assign import assign_resources, close_bridge_windows
@@ -24,7 +24,7 @@ from .device import (
     VENDOR_ID,
     PciDevice,
 )
-from .firmware import firmware_ready
+from .host import PciHost
 from .platform import (
     BARE_PIIX3_ROUTES,
     PIIX3_PIRQ_ROUTE,
@@ -34,9 +34,6 @@ from .platform import (
     platform_for,
 )
 
-if TYPE_CHECKING:
-    from ..machine.machine import Machine
-
 FIRMWARE_TIMEOUT = 5.0  # for SeaBIOS to finish PCI setup (it takes ~50 ms under TCG)
 CLASS_HOST_BRIDGE = 0x0600
 
@@ -44,44 +41,41 @@ CLASS_HOST_BRIDGE = 0x0600
 class PciBus:
     """Every function on every bus, found by walking bridges from bus 0."""
 
-    def __init__(self, machine: "Machine", cfg: ConfigAccess,
+    def __init__(self, host: PciHost, cfg: ConfigAccess,
                  platform: PciPlatform | None = None, assign: bool = True) -> None:
-        self.machine = machine
+        self.host = host
         self.cfg = cfg
-        self.platform = platform or platform_for(machine.spec.machine)
+        self.platform = platform or platform_for(host.board)
         self.assign = assign  # True: we are the firmware (bare); False: keep what firmware did
         self.devices: list[PciDevice] = []
         self.roots: list[PciDevice] = []
 
     @classmethod
-    def for_machine(cls, machine: "Machine") -> "PciBus":
-        """Pick the config mechanism for this machine and firmware, then enumerate."""
-        machine.check_alive()
-        assert machine.qtest is not None
-        spec = machine.spec
-        low_ram_end = max((r.end + 1 for r in machine.flat.ranges
-                           if r.backing == "RAM" and r.end < 1 << 32), default=0)
-        plat = platform_for(spec.machine, low_ram_end)
-        bare = spec.firmware == "bare"
+    def for_host(cls, host: PciHost) -> "PciBus":
+        """Pick the config mechanism for this board and firmware, then enumerate."""
+        plat = platform_for(host.board, host.low_ram_end())
+        bare = host.firmware == "bare"
         if plat.ecam is not None:
-            cfg: ConfigAccess = EcamConfigAccess(machine.qtest, plat.ecam)
+            cfg: ConfigAccess = EcamConfigAccess(host.mem, plat.ecam)
             if not _present(cfg, (0, 0, 0)):  # virt,highmem=off: the low 16-bus ECAM
-                cfg = EcamConfigAccess(machine.qtest, VIRT_ECAM_LOW, buses=16)
+                cfg = EcamConfigAccess(host.mem, VIRT_ECAM_LOW, buses=16)
                 plat = plat.without_high_mmio()
+        elif host.ports is None:
+            raise PciError(f"{host.board}: no ECAM and no I/O ports to reach config space")
         elif bare:
-            cfg = PortConfigAccess(machine.qtest)
-        elif spec.machine == "q35":
-            cfg = EcamConfigAccess(machine.qtest, Q35_ECAM)
+            cfg = PortConfigAccess(host.ports)
+        elif host.board == "q35":
+            cfg = EcamConfigAccess(host.mem, Q35_ECAM)
             _wait(lambda: _present(cfg, (0, 0, 0)), FIRMWARE_TIMEOUT,
                   "the firmware to program PCIEXBAR (ECAM at 0xb0000000)")
         else:
-            if not firmware_ready(machine):  # pc has no ECAM: ports are shared with firmware
+            if not host.firmware_ready:  # pc has no ECAM: ports are shared with firmware
                 raise PciError(
-                    f"{spec.machine} under firmware {spec.firmware!r}: config space is only "
+                    f"{host.board} under firmware {host.firmware!r}: config space is only "
                     "reachable through ports 0xcf8/0xcfc, which the firmware is using; "
                     "`await driverkit.pci.wait_for_firmware(m)` before `m.pci`")
-            cfg = PortConfigAccess(machine.qtest)
-        bus = cls(machine, cfg, plat, assign=bare)
+            cfg = PortConfigAccess(host.ports)
+        bus = cls(host, cfg, plat, assign=bare)
         if not bare:
             _wait(bus._firmware_done, FIRMWARE_TIMEOUT,
                   "the firmware to finish PCI setup (decoding on for every function)")
@@ -139,7 +133,7 @@ class PciBus:
     def _scan_bus(self, bus: int, parent: PciDevice | None) -> list[PciDevice]:
         found = []
         for bdf in self._functions(bus):
-            d = PciDevice(self.machine, self.cfg, bdf, parent=parent, platform=self.platform)
+            d = PciDevice(self.host, self.cfg, bdf, parent=parent, platform=self.platform)
             d.size_bars()
             self.devices.append(d)
             found.append(d)
@@ -173,7 +167,7 @@ class PciBus:
             for bar in d.bars.values():
                 if bar.kind == "mem" and bar.address:
                     try:
-                        self.machine.resources.insert(bar.address, bar.size, f"0000:{d.address}")
+                        self.host.claim(bar.address, bar.size, f"0000:{d.address}")
                     except ResourceBusy:
                         pass
 

@@ -1,7 +1,8 @@
 """PCI configuration space access methods (the bus "vtable"): x86 mechanism #1 ports and ECAM.
 
 Drivers and enumeration go through `ConfigAccess.read/write(bdf, offset, width)`,
-so the same code runs over port mechanism #1, ECAM, or anything else.
+so the same code runs over port mechanism #1, ECAM, or anything else. Both methods sit on
+a `transport.base.Bus` (the host's ports or memory), never on a QEMU channel directly.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ..errors import AlignmentError, BoundsError, WidthError
-from ..transport.qtest import QtestChannel
+from ..transport.base import Bus
 
 CONFIG_ADDRESS = 0xCF8
 CONFIG_DATA = 0xCFC
@@ -52,25 +53,25 @@ class PortConfigAccess:
     size = 256
     name = "mechanism #1 (ports 0xcf8/0xcfc)"
 
-    def __init__(self, qtest: QtestChannel) -> None:
-        self._qt = qtest
+    def __init__(self, ports: Bus) -> None:
+        self._ports = ports
 
     def _select(self, bdf: BDF, offset: int) -> None:
         check_bdf(bdf)
         bus, dev, fn = bdf
-        self._qt.pio_write(
+        self._ports.write(
             CONFIG_ADDRESS, 4, (1 << 31) | (bus << 16) | (dev << 11) | (fn << 8) | (offset & 0xFC)
         )
 
     def read(self, bdf: BDF, offset: int, width: int) -> int:
         check_config_access(offset, width, self.size)
         self._select(bdf, offset)
-        return self._qt.pio_read(CONFIG_DATA + (offset & 3), width)
+        return self._ports.read(CONFIG_DATA + (offset & 3), width)
 
     def write(self, bdf: BDF, offset: int, width: int, value: int) -> None:
         check_config_access(offset, width, self.size)
         self._select(bdf, offset)
-        self._qt.pio_write(CONFIG_DATA + (offset & 3), width, value)
+        self._ports.write(CONFIG_DATA + (offset & 3), width, value)
 
 
 class EcamConfigAccess:
@@ -81,8 +82,8 @@ class EcamConfigAccess:
 
     size = ECAM_FUNCTION_SIZE
 
-    def __init__(self, qtest: QtestChannel, base: int, buses: int = 256) -> None:
-        self._qt = qtest
+    def __init__(self, mem: Bus, base: int, buses: int = 256) -> None:
+        self._mem = mem
         self.base = base
         self.buses = buses
         self.name = f"ECAM at {base:#x} ({buses} buses)"
@@ -94,8 +95,8 @@ class EcamConfigAccess:
 
     def read(self, bdf: BDF, offset: int, width: int) -> int:
         check_config_access(offset, width, self.size)
-        return self._qt.read(self.address(bdf, offset), width)
+        return self._mem.read(self.address(bdf, offset), width)
 
     def write(self, bdf: BDF, offset: int, width: int, value: int) -> None:
         check_config_access(offset, width, self.size)
-        self._qt.write(self.address(bdf, offset), width, value)
+        self._mem.write(self.address(bdf, offset), width, value)

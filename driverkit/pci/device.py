@@ -11,7 +11,7 @@ from .caps import Capability, walk_capabilities
 from .config import ConfigAccess
 
 if TYPE_CHECKING:
-    from ..machine.machine import Machine
+    from .host import PciHost
     from .platform import PciPlatform
 
 VENDOR_ID, DEVICE_ID, COMMAND, STATUS = 0x00, 0x02, 0x04, 0x06
@@ -50,10 +50,10 @@ class Bar:
 class PciDevice:
     """A function at bus:dev.fn, reached through a ConfigAccess."""
 
-    def __init__(self, machine: "Machine", cfg: ConfigAccess, bdf: tuple[int, int, int],
+    def __init__(self, host: "PciHost", cfg: ConfigAccess, bdf: tuple[int, int, int],
                  parent: "PciDevice | None" = None,
                  platform: "PciPlatform | None" = None) -> None:
-        self.machine = machine
+        self.host = host
         self.cfg = cfg
         self.bdf = bdf
         self.parent = parent  # the bridge upstream of this function's bus (None on bus 0)
@@ -212,7 +212,7 @@ class PciDevice:
         for bar in self.bars.values():
             base = self._mmio_base(bar)
             if bar.address and base is not None:
-                self.machine.add_mmio_overlay((self.bdf, bar.index), base, bar.size)
+                self.host.add_mmio_overlay((self.bdf, bar.index), base, bar.size)
 
     def _enable_bridge(self) -> None:
         if self.parent is not None:
@@ -223,7 +223,7 @@ class PciDevice:
         cmd = self.read_config(COMMAND, 2)
         self.write_config(COMMAND, 2, cmd & ~(CMD_IO | CMD_MEMORY | CMD_MASTER))
         for bar in self.bars.values():
-            self.machine.remove_mmio_overlay((self.bdf, bar.index))
+            self.host.remove_mmio_overlay((self.bdf, bar.index))
 
     @property
     def command(self) -> int:
@@ -240,8 +240,8 @@ class PciDevice:
         name = f"{self.address} BAR{index}"
         base = self._mmio_base(bar)
         if base is None:
-            return self.machine.ioport_map(bar.address, bar.size, name=name)
-        return self.machine.ioremap(base, bar.size, name=name)
+            return self.host.ioport_map(bar.address, bar.size, name=name)
+        return self.host.ioremap(base, bar.size, name=name)
 
     def _mmio_base(self, bar: Bar) -> int | None:
         """The guest-physical address the CPU reaches `bar` at: a memory BAR's own, an I/O BAR's

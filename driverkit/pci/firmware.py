@@ -9,19 +9,29 @@ SeaBIOS does per device as its last PCI step.
 from __future__ import annotations
 
 import asyncio
-import weakref
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from ..errors import MachineTimeout
-
-if TYPE_CHECKING:
-    from ..machine.machine import Machine
 
 POLL = 0.01
 STABLE_POLLS = 3
 GIVE_UP_ON_UNASSIGNED = 1.0  # a BAR the firmware could not fit stays -1 forever
 
-_ready: "weakref.WeakSet[Machine]" = weakref.WeakSet()
+
+class _Spec(Protocol):
+    @property
+    def firmware(self) -> str: ...
+
+
+class FirmwareHost(Protocol):
+    """What the wait needs: the firmware in use, QMP, and a place to remember it is done."""
+
+    firmware_ready: bool
+
+    @property
+    def spec(self) -> _Spec: ...
+
+    async def execute(self, cmd: str, args: dict | None = None, timeout: float = ...) -> Any: ...
 
 
 def _state(buses: list[dict]) -> tuple[list, bool]:
@@ -43,10 +53,10 @@ def _state(buses: list[dict]) -> tuple[list, bool]:
     return snap, done
 
 
-async def wait_for_firmware(machine: "Machine", timeout: float = 5.0) -> None:
+async def wait_for_firmware(machine: FirmwareHost, timeout: float = 5.0) -> None:
     """Return once the firmware's PCI assignment is complete and stable (QMP only)."""
-    if machine.spec.firmware == "bare" or machine in _ready:
-        _ready.add(machine)
+    if machine.spec.firmware == "bare" or machine.firmware_ready:
+        machine.firmware_ready = True
         return
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -57,12 +67,13 @@ async def wait_for_firmware(machine: "Machine", timeout: float = 5.0) -> None:
         last = snap
         elapsed = loop.time() - start
         if same >= STABLE_POLLS and (done or elapsed > GIVE_UP_ON_UNASSIGNED):
-            _ready.add(machine)
+            machine.firmware_ready = True
             return
         if elapsed > timeout:
             raise MachineTimeout("the firmware to finish PCI setup (query-pci)", timeout)
         await asyncio.sleep(POLL)
 
 
-def firmware_ready(machine: "Machine") -> bool:
-    return machine in _ready
+def firmware_ready(machine: FirmwareHost) -> bool:
+    """True once wait_for_firmware has seen the firmware's PCI setup complete."""
+    return machine.firmware_ready

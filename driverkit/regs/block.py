@@ -16,8 +16,8 @@ from ..errors import BoundsError, LayoutError
 from .register import BoundRegister, Register
 
 if TYPE_CHECKING:
-    from ..io.iomem import IoMem
     from .check import CheckReport
+    from .target import RegisterIo
 
 
 @dataclass(frozen=True)
@@ -224,7 +224,7 @@ class RegisterBlock:
         end = max((s.end for s in cls._slots), default=0)
         return max(end, cls.size or 0)
 
-    def __init__(self, iomem: IoMem, *, base: int = 0, path: str = "") -> None:
+    def __init__(self, iomem: RegisterIo, *, base: int = 0, path: str = "") -> None:
         need = base + max((s.end for s in self._slots), default=0)
         if need > iomem.size:
             raise LayoutError(
@@ -290,7 +290,7 @@ class RegisterMap(RegisterBlock):
     def check(
         cls: type[RegisterMap],
         instance: RegisterMap | None,
-        iomem: IoMem | None = None,
+        iomem: RegisterIo | None = None,
         *,
         destructive: bool = False,
         base: int | None = None,

@@ -19,8 +19,8 @@ from .access import RO, RW, WO, Access
 from .shape import WIDTHS, Field, Shape, shape_of
 
 if TYPE_CHECKING:
-    from ..io.iomem import IoMem
     from .block import RegisterBlock
+    from .target import RegisterIo
 
 Readback = Callable[[int], int]
 Trigger = Callable[["RegisterBlock"], None]
@@ -212,7 +212,7 @@ class BoundRegister:
 
     __slots__ = ("_aw", "_big", "_shape", "_w", "decl", "iomem", "offset", "path")
 
-    def __init__(self, decl: Register, iomem: IoMem, offset: int, path: str) -> None:
+    def __init__(self, decl: Register, iomem: RegisterIo, offset: int, path: str) -> None:
         self.decl = decl
         self.iomem = iomem
         self.offset = offset  # within iomem
