@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 
 from driverkit.errors import DriverkitError
@@ -42,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps(result.to_json(), indent=2))
+        print(result.to_json())
     return 0
 
 

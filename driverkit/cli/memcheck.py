@@ -69,5 +69,5 @@ def run(args: argparse.Namespace) -> int:
             progress=_progress,
         )
     )
-    emit(args, result.to_json(), result.to_text())
+    emit(args, result.to_dict(), result.to_text())
     return 0 if result.agree else 1

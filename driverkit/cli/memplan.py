@@ -95,5 +95,5 @@ def run(args: argparse.Namespace) -> int:
     if args.iomem and not args.json:
         sys.stdout.write(mp.iomem_text())
         return 0
-    emit(args, mp.to_json(), mp.to_text())
+    emit(args, mp.to_dict(), mp.to_text())
     return 0

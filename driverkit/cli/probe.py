@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 async def _probe(args: argparse.Namespace) -> dict:
     async with Machine(spec_from_args(args)) as m:
-        devices = [d.to_json() for d in m.pci]
+        devices = [d.to_dict() for d in m.pci]
         memory = [
             {"start": r.start, "end": r.end, "kind": r.kind, "backing": r.backing, "name": r.name}
             for r in m.flat.ranges

@@ -44,6 +44,7 @@ from typing import Callable, Iterable, Sequence
 from ..errors import GuestError, MachineError
 from ..mem import MemPlan, parse_probes, plan
 from ..mem.tree import comparable_lines
+from ..results import JsonResult
 from ..units import format_size
 from .artifacts import GuestArtifacts
 from .report import GuestReport, iomem_find, normalize, parse_iomem, strip_timestamps
@@ -87,14 +88,14 @@ class Row:
     def counted(self) -> bool:
         return self.verdict != INFO
 
-    def to_json(self) -> dict:
+    def to_dict(self) -> dict:
         return {"section": self.section, "key": self.key, "model": self.model,
                 "kernel": self.kernel, "verdict": self.verdict, "counted": self.counted,
                 "note": self.note}
 
 
 @dataclass
-class MemCheck:
+class MemCheck(JsonResult):
     """The side-by-side comparison of one configuration: rows, both sides, the verdict."""
 
     machine: str
@@ -125,7 +126,7 @@ class MemCheck:
     def verdict(self) -> str:
         return "agree" if self.agree else "differ"
 
-    def to_json(self) -> dict:
+    def to_dict(self) -> dict:
         rep = self.report
         kernel = {
             "iomem": [n.to_dict() for n in rep.iomem],
@@ -142,9 +143,9 @@ class MemCheck:
             "config": {"machine": self.machine, "memory": self.memory, "cmdline": self.cmdline,
                        "probes": [{"start": s, "size": n} for s, n in self.probes],
                        "initrd_size": self.initrd_size, "kernel_at": self.kernel_at},
-            "model": self.plan.to_json(),
+            "model": self.plan.to_dict(),
             "kernel": kernel,
-            "rows": [r.to_json() for r in self.rows],
+            "rows": [r.to_dict() for r in self.rows],
             "verdict": self.verdict,
             "agree": self.agree,
             "counted_rows": len(counted),

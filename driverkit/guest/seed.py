@@ -31,6 +31,7 @@ from ..errors import GuestError
 from ..machine.machine import Machine
 from ..mem import plan
 from ..mem.plan import MemPlan
+from ..results import JsonResult
 from ..units import format_size
 from .artifacts import GuestArtifacts
 from .linux import linux_guest_spec
@@ -60,7 +61,7 @@ class Row:
 
 
 @dataclass
-class SeedResult:
+class SeedResult(JsonResult):
     """Everything one run found; `to_json()` is what `scripts/demo.py --json` prints."""
 
     carveout: dict[str, Any] = field(default_factory=dict)  # start, size, end, source
@@ -73,7 +74,7 @@ class SeedResult:
     table: list[Row] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in asdict(self).items() if k != "table"}
         out["table"] = [asdict(r) for r in self.table]
         return out
@@ -308,7 +309,7 @@ def step_model(st: _Steps, res: SeedResult, initrd_size: int) -> _Model:
     res.carveout = {"start": start, "size": size, "end": start + size - 1,
                     "source": "driverkit.mem.plan carve-outs (mem= window)"}
     devmem = strict.probes[0].devmem_mmap
-    res.model = {**model.to_json(), "devmem_without_relaxed": devmem}
+    res.model = {**model.to_dict(), "devmem_without_relaxed": devmem}
     return _Model(model, usable, devmem)
 
 

@@ -36,7 +36,7 @@ class TraceEvent:
     space: str = "mem"
     data: bytes | None = None
 
-    def to_json(self) -> dict:
+    def to_dict(self) -> dict:
         out: dict[str, Any] = {"t_ns": self.t_ns, "op": self.op, "addr": self.addr,
                                "width": self.width, "value": self.value, "space": self.space}
         if self.data is not None:
@@ -44,7 +44,7 @@ class TraceEvent:
         return out
 
     @classmethod
-    def from_json(cls, obj: dict) -> "TraceEvent":
+    def from_dict(cls, obj: dict) -> "TraceEvent":
         data = obj.get("data")
         return cls(int(obj["t_ns"]), str(obj["op"]), int(obj["addr"]), int(obj["width"]),
                    int(obj["value"]), str(obj.get("space", "mem")),
@@ -128,7 +128,7 @@ class Trace:
         if header or (header is None and self.meta):
             lines.append(json.dumps({"format": FORMAT, "meta": self.meta, "dropped": self.dropped},
                                     default=str))
-        lines += [json.dumps(e.to_json()) for e in self.events]
+        lines += [json.dumps(e.to_dict()) for e in self.events]
         return "".join(line + "\n" for line in lines)
 
     def dump(self, path: str | Path) -> Path:
@@ -150,7 +150,7 @@ class Trace:
                     trace.meta = dict(obj.get("meta") or {})
                     trace.dropped = int(obj.get("dropped", 0))
                     continue
-                ev = TraceEvent.from_json(obj)
+                ev = TraceEvent.from_dict(obj)
             except (ValueError, KeyError, TypeError) as exc:
                 raise ConfigError(f"{source}:{n}: not a trace event ({exc}): {line[:80]!r}") from None
             inv = {v: k for k, v in OPS.items()}

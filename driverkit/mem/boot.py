@@ -71,7 +71,7 @@ class Carveout:
     size: int
     note: str = ""
 
-    def to_json(self) -> dict:
+    def to_dict(self) -> dict:
         return {"name": self.name, "start": self.start, "size": self.size}
 
 

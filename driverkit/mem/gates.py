@@ -47,7 +47,7 @@ class Probe:
     reason: str
     ram: str = "none"  # region_intersects with System RAM: "all" | "none" | "mixed"
 
-    def to_json(self) -> dict:
+    def to_dict(self) -> dict:
         return {
             "start": self.start,
             "size": self.size,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
 from ..errors import ConfigError, MemModelError, ProbeRangeError, ResourceBusy
+from ..results import JsonResult
 from ..units import format_size, parse_size
 from .boot import BootState, boot
 from .cmdline import KernelCmdline, parse_cmdline
@@ -87,7 +88,7 @@ def _wb_ranges(firmware: list[E820Entry], machine: str) -> list[WbRange]:
 
 
 @dataclass
-class MemPlan:
+class MemPlan(JsonResult):
     machine: str
     memory: int
     cmdline: KernelCmdline
@@ -183,13 +184,14 @@ class MemPlan:
             out.append("Memory: no 'Memory: X/YK available' line in the log")
         return out
 
-    def to_json(self) -> dict:
+    def to_dict(self) -> dict:
+        """The `memplan --json` object (DESIGN.md); to_json() is the same as text."""
         return {
-            "iomem": [c.to_json() for c in self.iomem.children],
+            "iomem": [c.to_dict() for c in self.iomem.children],
             "memory_total_kb": self.memory_total_kb,
-            "carveouts": [c.to_json() for c in self.state.carveouts],
+            "carveouts": [c.to_dict() for c in self.state.carveouts],
             "limits": dict(self.limits),
-            "probes": [p.to_json() for p in self.probes],
+            "probes": [p.to_dict() for p in self.probes],
         }
 
     def to_text(self) -> str:

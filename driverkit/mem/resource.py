@@ -49,12 +49,12 @@ class Resource:
             yield depth, c
             yield from c.walk(depth + 1)
 
-    def to_json(self) -> dict:
+    def to_dict(self) -> dict:
         return {
             "start": self.start,
             "end": self.end,
             "name": self.name,
-            "children": [c.to_json() for c in self.children],
+            "children": [c.to_dict() for c in self.children],
         }
 
     def __repr__(self) -> str:

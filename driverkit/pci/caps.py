@@ -27,7 +27,7 @@ class Capability:
     offset: int
     name: str = ""
 
-    def to_json(self) -> dict:
+    def to_dict(self) -> dict:
         return {"id": self.id, "offset": self.offset, "name": self.name}
 
 
@@ -53,8 +53,8 @@ class MsiCapability(Capability):
         """Config offset of the 16-bit message data register."""
         return self.offset + (0xC if self.is64 else 0x8)
 
-    def to_json(self) -> dict:
-        return {**super().to_json(), "is64": self.is64, "vectors": self.vectors,
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "is64": self.is64, "vectors": self.vectors,
                 "per_vector_mask": self.per_vector_mask}
 
 
@@ -69,8 +69,8 @@ class MsixCapability(Capability):
     pba_bar: int = 0
     pba_offset: int = 0
 
-    def to_json(self) -> dict:
-        return {**super().to_json(), "table_size": self.table_size, "table_bar": self.table_bar,
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "table_size": self.table_size, "table_bar": self.table_bar,
                 "table_offset": self.table_offset, "pba_bar": self.pba_bar,
                 "pba_offset": self.pba_offset}
 

@@ -42,7 +42,7 @@ class Bar:
             return "io"
         return "pref" if self.prefetchable and self.is64 else "mem"
 
-    def to_json(self) -> dict:
+    def to_dict(self) -> dict:
         return {"index": self.index, "kind": self.kind, "size": self.size, "is64": self.is64,
                 "prefetchable": self.prefetchable, "address": self.address}
 
@@ -303,15 +303,15 @@ class PciDevice:
             self.write_config(cap.offset + 2, 2, self.read_config(cap.offset + 2, 2) & ~1)
             cap.control = self.read_config(cap.offset + 2, 2)
 
-    def to_json(self) -> dict:
+    def to_dict(self) -> dict:
         out = {
             "address": self.address,
             "vendor": self.vendor,
             "device": self.device,
             "class": self.class_code,
             "revision": self.revision,
-            "bars": [b.to_json() for b in self.bars.values()],
-            "capabilities": [c.to_json() for c in self.capabilities],
+            "bars": [b.to_dict() for b in self.bars.values()],
+            "capabilities": [c.to_dict() for c in self.capabilities],
             "irq_pin": self.irq_pin,
         }
         if self.is_bridge:

@@ -10,12 +10,12 @@ is done unless destructive=True. The device is expected to be fresh from reset.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..results import JsonResult
 from .shape import WIDTHS
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class Finding:
 
 
 @dataclass
-class CheckReport:
+class CheckReport(JsonResult):
     """Result of RegisterMap.check(): `.ok`, `.mismatches`, str() = table, `.to_json()`."""
 
     map: str
@@ -75,9 +75,6 @@ class CheckReport:
             "mismatches": len(self.mismatches),
             "findings": [asdict(f) for f in self.findings],
         }
-
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
 
     def __str__(self) -> str:
         mode = "destructive" if self.destructive else "non-destructive"

@@ -60,7 +60,7 @@ def test_prediction_stays_below_4g_and_clear_of_the_image():
 
 def test_plan_shows_the_carveout_as_a_boot_time_reservation():
     p = carveout_plan("q35", "256M", "mem=200M carveout=1M", image=IMAGE)
-    doc = json.loads(json.dumps(p.to_json()))
+    doc = json.loads(json.dumps(p.to_dict()))
     entry = {"name": "firmware carve-out", "start": 0xC700000, "size": MiB}
     assert entry in doc["carveouts"]
     assert "firmware carve-out           0x000c700000-0x000c7fffff" in p.to_text()
@@ -112,7 +112,7 @@ async def test_firmware_agrees_with_the_model(fw_elf, machine, memory, cmdline):
         assert (info.base, info.size) == (predicted.base, predicted.size)
         mplan = carveout_plan(machine, memory, cmdline, base=fw.base, size=fw.size, e820=seen)
         assert {"name": "firmware carve-out", "start": fw.base, "size": fw.size} in \
-            mplan.to_json()["carveouts"]
+            mplan.to_dict()["carveouts"]
 
 
 @pytest.mark.parametrize("cmdline", ["mem=0248M", "carveout=1M align=3M"])

@@ -51,7 +51,7 @@ def test_plan_is_consistent(machine, memory, params, pstart, psize):
     assert p.memory_total_kb * 1024 == p.state.memblock.phys_mem_size()
     for c in p.state.carveouts:
         assert c.size > 0
-    j = p.to_json()
+    j = p.to_dict()
     assert j["probes"][0]["ioremap"] in ("ok", "fail") and j["probes"][0]["reason"]
     assert p.iomem_text().count("\n") == sum(1 for _ in p.iomem.walk())
     assert p.to_svg().startswith("<svg")

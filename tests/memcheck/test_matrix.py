@@ -208,7 +208,7 @@ async def test_a_wrong_model_is_reported_row_by_row(booted) -> None:
     assert any(s == "e820-user" for s, _ in differ)
     bad = MemCheck(mc.machine, mc.memory, "mem=240M", mc.probes, wrong, mc.report,
                    mc.kernel_at, mc.initrd_size, rows)
-    assert not bad.agree and bad.to_json()["verdict"] == "differ"
+    assert not bad.agree and bad.to_dict()["verdict"] == "differ"
     assert "verdict: DIFFER" in bad.to_text()
 
 

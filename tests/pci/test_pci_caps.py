@@ -33,7 +33,7 @@ async def test_msi_and_msix_capabilities_of_real_devices():
         assert msix.table_size >= 1 and msix.table_bar in nvme.bars
         table_end = msix.table_offset + 16 * msix.table_size
         assert table_end <= nvme.bars[msix.table_bar].size
-        assert {"id": CAP_MSIX, "offset": msix.offset}.items() <= msix.to_json().items()
+        assert {"id": CAP_MSIX, "offset": msix.offset}.items() <= msix.to_dict().items()
 
 
 def _fake_config(chain: list[tuple[int, int, int]]) -> bytearray:
