@@ -18,6 +18,10 @@ class ConfigError(DriverkitError, ValueError):
     """A MachineSpec, size string, command-line option or other input is malformed."""
 
 
+class ArgumentTypeError(DriverkitError, TypeError):
+    """A public call got an argument of the wrong type (bools are not ints, strings not lists)."""
+
+
 class SizeSyntaxError(ConfigError):
     """A size such as "256M" could not be parsed."""
 

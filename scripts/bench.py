@@ -15,9 +15,20 @@ HPET = 0xFED00000
 
 
 def raw_loop(sock, n: int) -> float:
-    """The floor: write the command, read until newline, parse nothing but the value."""
+    """The floor: write the command, read until newline, parse nothing but the value.
+
+    The channel's socket is non-blocking; the raw loop blocks (with a deadline) meanwhile.
+    """
     cmd = f"readl {HPET:#x}\n".encode()
     buf = b""
+    sock.settimeout(10.0)
+    try:
+        return _raw_loop(sock, cmd, buf, n)
+    finally:
+        sock.setblocking(False)
+
+
+def _raw_loop(sock, cmd: bytes, buf: bytes, n: int) -> float:
     t0 = time.perf_counter()
     for _ in range(n):
         sock.sendall(cmd)

@@ -7,13 +7,25 @@ bad offset, width or value never reaches QEMU.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
-from ..errors import AlignmentError, BoundsError, MappingError, ValueRangeError, WidthError
+from ..errors import (
+    AlignmentError,
+    ArgumentTypeError,
+    BoundsError,
+    MappingError,
+    ValueRangeError,
+    WidthError,
+)
 from ..transport.base import WIDTHS, Bus
 
 Tracer = Callable[..., None]
 """Called as tracer(op, phys, width, value[, data]): op "r"/"w" single, "R"/"W"/"S" bulk (with the bytes)."""
+
+
+def _check_int(value: object, what: str) -> None:
+    if value.__class__ is not int and (not isinstance(value, int) or isinstance(value, bool)):
+        raise ArgumentTypeError(f"{what} must be an int, got {type(value).__name__} {value!r}")
 
 
 def _swap(value: int, width: int) -> int:
@@ -69,7 +81,8 @@ class IoMem:
     def _check(self, off: int, width: int) -> int:
         if not self._mapped:
             raise MappingError(f"{self!r}: access after iounmap")
-        if width not in WIDTHS:
+        _check_int(off, "offset")
+        if width.__class__ is not int or width not in WIDTHS:
             raise WidthError(f"width {width} bytes is not one of 1, 2, 4, 8")
         if off < 0 or off + width > self.size:
             raise BoundsError(
@@ -83,6 +96,8 @@ class IoMem:
     def _check_range(self, off: int, n: int) -> int:
         if not self._mapped:
             raise MappingError(f"{self!r}: access after iounmap")
+        _check_int(off, "offset")
+        _check_int(n, "length")
         if n < 0:
             raise BoundsError(f"negative length {n}")
         if off < 0 or off + n > self.size:
@@ -110,7 +125,7 @@ class IoMem:
     # --- kernel-style accessors (reads unrolled: they are the hot path) -------------------
 
     def readb(self, off: int) -> int:
-        if not self._mapped or off < 0 or off + 1 > self.size:  # a byte is always aligned
+        if off.__class__ is not int or not self._mapped or off < 0 or off + 1 > self.size:
             self._check(off, 1)  # raises the precise error
         addr = self.phys + off
         value = self._bus.read(addr, 1)
@@ -119,7 +134,8 @@ class IoMem:
         return value
 
     def readw(self, off: int) -> int:
-        if not self._mapped or off < 0 or off + 2 > self.size or (self.phys + off) % 2:
+        if (off.__class__ is not int or not self._mapped or off < 0 or off + 2 > self.size
+                or (self.phys + off) % 2):
             self._check(off, 2)  # raises the precise error
         addr = self.phys + off
         value = self._bus.read(addr, 2)
@@ -128,7 +144,8 @@ class IoMem:
         return value
 
     def readl(self, off: int) -> int:
-        if not self._mapped or off < 0 or off + 4 > self.size or (self.phys + off) % 4:
+        if (off.__class__ is not int or not self._mapped or off < 0 or off + 4 > self.size
+                or (self.phys + off) % 4):
             self._check(off, 4)  # raises the precise error
         addr = self.phys + off
         value = self._bus.read(addr, 4)
@@ -137,7 +154,8 @@ class IoMem:
         return value
 
     def readq(self, off: int) -> int:
-        if not self._mapped or off < 0 or off + 8 > self.size or (self.phys + off) % 8:
+        if (off.__class__ is not int or not self._mapped or off < 0 or off + 8 > self.size
+                or (self.phys + off) % 8):
             self._check(off, 8)  # raises the precise error
         addr = self.phys + off
         value = self._bus.read(addr, 8)
@@ -146,16 +164,44 @@ class IoMem:
         return value
 
     def writeb(self, off: int, value: int) -> None:
-        self.write_width(off, 1, value)
+        if (off.__class__ is not int or not self._mapped or off < 0 or off + 1 > self.size
+                or value.__class__ is not int or value < 0 or value >> 8):
+            self._check(off, 1)  # raises the precise error
+            self._check_value(value, 1)
+        addr = self.phys + off
+        if self._tracer is not None:
+            self._tracer("w", addr, 1, value)
+        self._bus.write(addr, 1, value)
 
     def writew(self, off: int, value: int) -> None:
-        self.write_width(off, 2, value)
+        if (off.__class__ is not int or not self._mapped or off < 0 or off + 2 > self.size or (self.phys + off) % 2
+                or value.__class__ is not int or value < 0 or value >> 16):
+            self._check(off, 2)  # raises the precise error
+            self._check_value(value, 2)
+        addr = self.phys + off
+        if self._tracer is not None:
+            self._tracer("w", addr, 2, value)
+        self._bus.write(addr, 2, value)
 
     def writel(self, off: int, value: int) -> None:
-        self.write_width(off, 4, value)
+        if (off.__class__ is not int or not self._mapped or off < 0 or off + 4 > self.size or (self.phys + off) % 4
+                or value.__class__ is not int or value < 0 or value >> 32):
+            self._check(off, 4)  # raises the precise error
+            self._check_value(value, 4)
+        addr = self.phys + off
+        if self._tracer is not None:
+            self._tracer("w", addr, 4, value)
+        self._bus.write(addr, 4, value)
 
     def writeq(self, off: int, value: int) -> None:
-        self.write_width(off, 8, value)
+        if (off.__class__ is not int or not self._mapped or off < 0 or off + 8 > self.size or (self.phys + off) % 8
+                or value.__class__ is not int or value < 0 or value >> 64):
+            self._check(off, 8)  # raises the precise error
+            self._check_value(value, 8)
+        addr = self.phys + off
+        if self._tracer is not None:
+            self._tracer("w", addr, 8, value)
+        self._bus.write(addr, 8, value)
 
     def readw_be(self, off: int) -> int:
         return _swap(self.read_width(off, 2), 2)
@@ -180,8 +226,25 @@ class IoMem:
 
     @staticmethod
     def _check_value(value: int, width: int) -> None:
-        if not isinstance(value, int) or value < 0 or value >> (8 * width):
+        _check_int(value, "value")
+        if value < 0 or value >> (8 * width):
             raise ValueRangeError(f"value {value!r} does not fit in {width * 8} bits")
+
+    # --- many registers -----------------------------------------------------------------------
+
+    def read_many(self, offsets: Sequence[int], width: int) -> list[int]:
+        """Read `width` bytes at each offset, pipelined on the wire; values in the same order."""
+        if isinstance(offsets, (str, bytes)) or not isinstance(offsets, Sequence):
+            raise ArgumentTypeError(f"offsets must be a sequence of ints, got "
+                                    f"{type(offsets).__name__}")
+        addrs = [self._check(off, width) for off in offsets]
+        many = getattr(self._bus, "read_many", None)
+        values = many(addrs, width) if many is not None else [
+            self._bus.read(a, width) for a in addrs]
+        if self._tracer is not None:
+            for addr, value in zip(addrs, values):
+                self._tracer("r", addr, width, value)
+        return values
 
     # --- bulk -----------------------------------------------------------------------------
 
@@ -197,6 +260,8 @@ class IoMem:
 
     def write(self, off: int, data: bytes | bytearray | memoryview) -> None:
         """memcpy_toio: write data at off."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ArgumentTypeError(f"data must be bytes-like, got {type(data).__name__}")
         data = bytes(data)
         addr = self._check_range(off, len(data))
         if not data:
@@ -208,6 +273,7 @@ class IoMem:
     def memset(self, off: int, byte: int, n: int) -> None:
         """memset_io: fill n bytes at off with byte."""
         addr = self._check_range(off, n)
+        _check_int(byte, "memset byte")
         if not 0 <= byte <= 0xFF:
             raise ValueRangeError(f"memset byte {byte!r} is not 0..255")
         if n == 0:

@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 import weakref
 from pathlib import Path
 from typing import Any
@@ -180,7 +181,9 @@ class Machine:
 
         await self._until_alive(self.qmp.connect(ours[0]), "the QMP handshake")
         self._event_task = loop.create_task(self._collect_events())
-        self.qtest = QtestChannel(ours[1], timeout=self.io_timeout, on_closed=self._channel_closed)
+        self._loop, self._loop_thread = loop, threading.get_ident()
+        self.qtest = QtestChannel(ours[1], timeout=self.io_timeout, on_closed=self._channel_closed,
+                                  on_posted=self._schedule_flush)
         self.qtest.add_irq_listener(self.trace.irq)
         self.qtest.add_irq_listener(self.irq._on_level)
         loop.add_reader(ours[1].fileno(), self._poll_qtest)
@@ -189,7 +192,7 @@ class Machine:
         await self.refresh_memory_map()
         shm = None
         if spec.shared_ram and self._ram_fd is not None:
-            shm = SharedRam(self._ram_fd, spec.memory_bytes, [])
+            shm = SharedRam(self._ram_fd, spec.memory_bytes, [], fence=self.qtest.fence)
             os.unlink(ram_path)  # both sides hold it open; nothing is left behind on a crash
         self.space.attach(QtestBus(self.qtest),
                           PortBus(self.qtest) if spec.arch == "x86_64" else None, shm)
@@ -262,13 +265,24 @@ class Machine:
             return None
         return self.process.died()
 
-    def _channel_closed(self) -> Exception:
+    def _schedule_flush(self) -> None:
+        """Posted writes were buffered: send them at the loop's next turn (any await)."""
+        assert self.qtest is not None
+        try:
+            if threading.get_ident() == self._loop_thread:
+                self._loop.call_soon(self.qtest.flush_posted)
+            else:
+                self._loop.call_soon_threadsafe(self.qtest.flush_posted)
+        except RuntimeError:  # the loop is closed: the next read or drain sends them
+            pass
+
+    def _channel_closed(self, what: str) -> Exception:
         assert self.process is not None
         self.process.wait_exit(1.5)
         if self.process.returncode is None:
-            return MachineDied("QEMU closed the qtest channel but is still running",
+            return MachineDied(f"QEMU closed the qtest channel {what} but is still running",
                                stderr_tail=self.process.stderr_tail())
-        return self.process.died("QEMU exited during a qtest command")
+        return self.process.died(f"QEMU exited {what}")
 
     @property
     def alive(self) -> bool:
@@ -333,8 +347,12 @@ class Machine:
     # --- QMP helpers ------------------------------------------------------------------------
 
     async def execute(self, cmd: str, args: dict | None = None, timeout: float = 10.0) -> Any:
-        """A QMP command with a deadline; QEMU dying turns into MachineDied."""
+        """A QMP command with a deadline; QEMU dying turns into MachineDied.
+
+        Posted qtest writes are drained first, so QEMU has done them before the command.
+        """
         self.check_alive()
+        self.sync_posted()
         try:
             return await asyncio.wait_for(self._until_alive(self.qmp.execute(cmd, args), cmd),
                                           timeout)
@@ -344,6 +362,17 @@ class Machine:
             raise
         except Exception as exc:  # qemu.qmp ExecuteError (QEMU dying is handled by _until_alive)
             raise QmpError(f"QMP {cmd} failed: {exc}") from exc
+
+    def sync_posted(self) -> None:
+        """Wait until QEMU has done every posted write (an error one met is raised here)."""
+        if self.qtest is not None and not self.qtest.closed:
+            self.qtest.drain()
+
+    def sync(self) -> None:
+        """Drain posted writes and flush QEMU's pending IRQ lines (one qtest round trip)."""
+        self.check_alive()
+        assert self.qtest is not None
+        self.qtest.sync()
 
     async def hmp(self, command: str, timeout: float = 10.0) -> str:
         """A human monitor command (read-only use: info ...), through QMP."""

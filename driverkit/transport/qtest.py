@@ -1,28 +1,26 @@
-"""The qtest line protocol: validated commands, replies, and asynchronous IRQ lines.
+"""Typed qtest commands: validated before they are sent, on the ordered wire of qtest_wire.
 
 QEMU aborts on a malformed qtest command, so every command is built here from
-typed arguments and checked before it is sent. QEMU may send `IRQ raise N` /
-`IRQ lower N` at any time (before the OK of the command that caused them, or
-while nothing is pending); the reader folds them into a level mirror and hands
-them to a listener, so they never desynchronise replies.
+typed arguments and checked before it is sent. The wire below matches each reply
+to its command (IRQ lines, posted writes and late replies included).
 """
 
 from __future__ import annotations
 
 import base64
 import socket
-import time
-from typing import Callable, NoReturn
+from typing import Callable
 
 from ..errors import (
     AlignmentError,
+    ArgumentTypeError,
     BoundsError,
-    MachineTimeout,
     QtestError,
     ValueRangeError,
     WidthError,
 )
 from .base import WIDTHS
+from .qtest_wire import DeathCheck, IrqListener, QtestWire
 
 _READ = {1: "readb", 2: "readw", 4: "readl", 8: "readq"}
 _WRITE = {1: "writeb", 2: "writew", 4: "writel", 8: "writeq"}
@@ -32,168 +30,121 @@ ADDR_LIMIT = 1 << 64
 PORT_LIMIT = 1 << 16
 BULK_CHUNK = 1 << 20  # bytes per b64read/b64write command
 
-IrqListener = Callable[[int, bool], None]
-DeathCheck = Callable[[], Exception]
-"""Returns the error to raise when the channel closes (MachineDied with QEMU's exit status)."""
-
+__all__ = ["DeathCheck", "IrqListener", "PortBus", "QtestBus", "QtestChannel"]
 
 def _check_width(width: int, allowed: tuple[int, ...] = WIDTHS) -> None:
-    if width not in allowed:
+    if width.__class__ is not int or width not in allowed:
         raise WidthError(f"width {width} bytes is not one of {', '.join(map(str, allowed))}")
 
 
 def _check_addr(addr: int, n: int, limit: int = ADDR_LIMIT, what: str = "address") -> None:
-    if not isinstance(addr, int) or addr < 0 or addr + n > limit:
+    if not isinstance(addr, int) or isinstance(addr, bool):
+        raise ArgumentTypeError(f"{what} must be an int, got {type(addr).__name__} {addr!r}")
+    if addr < 0 or addr + n > limit:
         raise BoundsError(f"{what} {addr!r}+{n} outside [0, {limit:#x})")
 
 
+def _check_count(n: int) -> None:
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise ArgumentTypeError(f"length must be an int, got {type(n).__name__} {n!r}")
+    if n < 0:
+        raise BoundsError(f"negative length {n}")
+
+
+def _check_port(port: int, width: int) -> None:
+    _check_width(width, (1, 2, 4))
+    _check_addr(port, width, PORT_LIMIT, "port")
+    if port % width:
+        raise AlignmentError(f"port {port:#x} not aligned to width {width}")
+
+
 def _check_value(value: int, width: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0 or value >> (8 * width):
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ArgumentTypeError(f"value must be an int, got {type(value).__name__} {value!r}")
+    if value < 0 or value >> (8 * width):
         raise ValueRangeError(f"value {value!r} does not fit in {8 * width} bits")
 
 
-class QtestChannel:
-    """A synchronous qtest client over a connected stream socket (one command in flight)."""
+class QtestChannel(QtestWire):
+    """Typed qtest commands over a QtestWire: reads wait for their reply, writes are posted.
 
-    def __init__(
-        self,
-        sock: socket.socket,
-        *,
-        timeout: float = 10.0,
-        on_closed: DeathCheck | None = None,
-    ) -> None:
-        self.sock = sock
-        self._timeout = timeout
-        self._buf = bytearray()
+    A write returns once it is queued (as on PCI); the next read, `drain()`, `sync()`
+    or the machine's next await sends and settles it, and an error it met surfaces
+    there, naming the write. `posting = False` makes every write wait for its OK.
+    """
+
+    def __init__(self, sock: socket.socket, *, timeout: float = 10.0,
+                 on_closed: DeathCheck | None = None,
+                 on_posted: Callable[[], None] | None = None) -> None:
+        super().__init__(sock, timeout=timeout, on_closed=on_closed, on_posted=on_posted)
         self._read_wire: dict[tuple[int, int], bytes] = {}  # polled registers: commands made once
-        self._on_closed = on_closed
-        self._irq_listeners: list[IrqListener] = []
-        self.irq_levels: dict[int, bool] = {}
-        self.closed = False
-        sock.settimeout(timeout)
-
-    @property
-    def timeout(self) -> float:
-        """Deadline in seconds for each reply (the socket's own timeout bounds every wait)."""
-        return self._timeout
-
-    @timeout.setter
-    def timeout(self, value: float) -> None:
-        self._timeout = value
-        self.sock.settimeout(value)
-
-    # --- IRQ lines ------------------------------------------------------------------------
-
-    def add_irq_listener(self, fn: IrqListener) -> None:
-        self._irq_listeners.append(fn)
-
-    def _irq_line(self, line: str) -> None:
-        parts = line.split()
-        if len(parts) != 3 or parts[1] not in ("raise", "lower") or not parts[2].isdigit():
-            raise QtestError(f"unexpected asynchronous qtest line {line!r}")
-        n, level = int(parts[2]), parts[1] == "raise"
-        self.irq_levels[n] = level
-        for fn in self._irq_listeners:
-            fn(n, level)
-
-    def poll_async(self) -> None:
-        """Consume whatever QEMU sent while idle (IRQ lines); call from an event loop reader."""
-        if self.closed:
-            return
-        try:
-            self.sock.setblocking(False)
-            try:
-                data = self.sock.recv(65536)
-            finally:
-                self.sock.settimeout(self.timeout)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self.closed = True
-            return
-        self._buf += data
-        while (nl := self._buf.find(b"\n")) >= 0:
-            line = self._buf[:nl].decode("ascii", "replace")
-            del self._buf[: nl + 1]
-            if not line.startswith("IRQ "):
-                raise QtestError(f"qtest reply {line!r} arrived with no command pending")
-            self._irq_line(line)
-
-    # --- framing --------------------------------------------------------------------------
-
-    def _closed(self) -> NoReturn:
-        self.closed = True
-        if self._on_closed is not None:
-            raise self._on_closed()
-        raise QtestError("qtest channel closed by QEMU")
-
-    def _raw(self, wire: bytes) -> bytes | bytearray:
-        """Send one already-validated, newline-terminated command; return what follows "OK"."""
-        if self.closed:
-            self._closed()
-        sock, buf = self.sock, self._buf
-        try:
-            sock.sendall(wire)
-        except OSError:
-            self._closed()
-        deadline = 0.0
-        while True:
-            nl = buf.find(b"\n")
-            if nl < 0:
-                if deadline == 0.0:
-                    deadline = time.monotonic() + self.timeout
-                elif time.monotonic() > deadline:
-                    raise MachineTimeout(f"QEMU's qtest reply to {wire.strip()!r}", self.timeout)
-                try:
-                    data = sock.recv(4096)  # the socket's own timeout bounds each wait
-                except TimeoutError:
-                    raise MachineTimeout(
-                        f"QEMU's qtest reply to {wire.strip()!r}", self.timeout
-                    ) from None
-                except OSError:
-                    data = b""
-                if not data:
-                    self._closed()
-                buf += data
-                continue
-            if buf.startswith(b"OK", 0, nl):
-                value = buf[3:nl]
-                del buf[: nl + 1]
-                return value
-            text = buf[:nl].decode("ascii", "replace")
-            del buf[: nl + 1]
-            if text.startswith("IRQ "):
-                self._irq_line(text)
-                continue
-            name = wire.split(b" ", 1)[0].strip().decode("ascii", "replace")
-            raise QtestError(f"qtest {name} failed: {text}")
+        self._write_wire: dict[tuple[int, int], bytes] = {}  # "writel 0xADDR " prefixes
+        self.posting = True
 
     def command(self, line: str) -> str:
         """Send one already-validated command; return the reply's text after OK."""
-        return bytes(self._raw(line.encode("ascii") + b"\n")).decode("ascii", "replace")
+        wire = line.encode("ascii") + b"\n"
+        return self._ok(wire, self.one(wire)).decode("ascii", "replace")
+
+    @staticmethod
+    def _ok(wire: bytes, line: bytes) -> bytes:
+        if line.startswith(b"OK"):
+            return line[3:]
+        name = wire.split(b" ", 1)[0].strip().decode("ascii", "replace")
+        raise QtestError(f"qtest {name} failed: {line.decode('ascii', 'replace')}")
+
+    def _send_write(self, wire: bytes) -> None:
+        if self.posting:
+            self.post(wire)
+        else:
+            self._ok(wire, self.one(wire))
 
     # --- typed commands -------------------------------------------------------------------
 
-    def read(self, addr: int, width: int) -> int:
+    def _read_cmd(self, addr: int, width: int) -> bytes:
         wire = self._read_wire.get((addr, width))
-        if wire is None:  # first read of this register: validate and remember the command
+        if wire is None or addr.__class__ is not int:  # first read of this register: validate
             _check_width(width)
             _check_addr(addr, width)
             wire = f"{_READ[width]} {addr:#x}\n".encode("ascii")
             if len(self._read_wire) < 4096:
                 self._read_wire[(addr, width)] = wire
-        return int(self._raw(wire), 16)
+        return wire
+
+    def read(self, addr: int, width: int) -> int:
+        wire = self._read_cmd(addr, width)
+        line = self.one(wire)
+        if line.startswith(b"OK "):
+            return int(line[3:], 16)
+        return int(self._ok(wire, line), 16)
+
+    def read_many(self, addrs: list[int], width: int) -> list[int]:
+        """Reads of `width` bytes at each address, pipelined in bounded windows."""
+        wires = [self._read_cmd(a, width) for a in addrs]
+        if not wires:
+            return []
+        lines = self.exchange(wires, f"QEMU's qtest replies to {len(wires)} pipelined "
+                                     f"{_READ[width]} commands")
+        out = []
+        for wire, line in zip(wires, lines):
+            out.append(int(line[3:] if line.startswith(b"OK ") else self._ok(wire, line), 16))
+        return out
 
     def write(self, addr: int, width: int, value: int) -> None:
-        _check_width(width)
-        _check_addr(addr, width)
-        _check_value(value, width)
-        self.command(f"{_WRITE[width]} {addr:#x} {value:#x}")
+        prefix = self._write_wire.get((addr, width))
+        if prefix is None or addr.__class__ is not int:
+            _check_width(width)
+            _check_addr(addr, width)
+            prefix = f"{_WRITE[width]} {addr:#x} ".encode("ascii")
+            if len(self._write_wire) < 4096:
+                self._write_wire[(addr, width)] = prefix
+        if value.__class__ is not int or value < 0 or value >> (8 * width):
+            _check_value(value, width)
+        self._send_write(b"%s0x%x\n" % (prefix, value))
 
     def read_bytes(self, addr: int, n: int) -> bytes:
         _check_addr(addr, max(n, 1))
+        _check_count(n)
         out = bytearray()
         while len(out) < n:
             chunk = min(BULK_CHUNK, n - len(out))
@@ -206,37 +157,32 @@ class QtestChannel:
         _check_addr(addr, max(len(data), 1))
         for pos in range(0, len(data), BULK_CHUNK):
             chunk = data[pos : pos + BULK_CHUNK]
-            b64 = base64.b64encode(chunk).decode("ascii")
-            self.command(f"b64write {addr + pos:#x} {len(chunk):#x} {b64}")
+            b64 = base64.b64encode(chunk)
+            self._send_write(b"b64write %#x %#x %s\n" % (addr + pos, len(chunk), b64))
 
     def memset(self, addr: int, n: int, byte: int) -> None:
         _check_addr(addr, max(n, 1))
+        _check_count(n)
         _check_value(byte, 1)
         if n:
-            self.command(f"memset {addr:#x} {n:#x} {byte:#x}")
+            self._send_write(f"memset {addr:#x} {n:#x} {byte:#x}\n".encode("ascii"))
 
     def pio_read(self, port: int, width: int) -> int:
-        _check_width(width, (1, 2, 4))
-        _check_addr(port, width, PORT_LIMIT, "port")
-        if port % width:
-            raise AlignmentError(f"port {port:#x} not aligned to width {width}")
+        _check_port(port, width)
         return int(self.command(f"{_IN[width]} {port:#x}"), 16)
 
     def pio_write(self, port: int, width: int, value: int) -> None:
-        _check_width(width, (1, 2, 4))
-        _check_addr(port, width, PORT_LIMIT, "port")
-        if port % width:
-            raise AlignmentError(f"port {port:#x} not aligned to width {width}")
+        _check_port(port, width)
         _check_value(value, width)
-        self.command(f"{_OUT[width]} {port:#x} {value:#x}")
+        self._send_write(f"{_OUT[width]} {port:#x} {value:#x}\n".encode("ascii"))
 
     def irq_intercept_in(self, qom_path: str) -> None:
-        if not qom_path or any(c.isspace() for c in qom_path):
+        if not isinstance(qom_path, str) or not qom_path or any(c.isspace() for c in qom_path):
             raise QtestError(f"bad QOM path {qom_path!r}")
         self.command(f"irq_intercept_in {qom_path}")
 
     def sync(self) -> None:
-        """A no-op round trip that flushes pending asynchronous lines."""
+        """Drain posted writes, then a no-op round trip that flushes pending IRQ lines."""
         self.command("endianness")
 
 
@@ -249,6 +195,8 @@ class QtestBus:
         self.read_bytes = channel.read_bytes
         self.write_bytes = channel.write_bytes
         self.memset = channel.memset
+        self.read_many = channel.read_many
+        self.fence = channel.fence
 
 
 class PortBus:

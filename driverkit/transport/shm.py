@@ -9,16 +9,24 @@ from __future__ import annotations
 
 import bisect
 import mmap
+from typing import Callable
 
 from ..errors import BoundsError, UnbackedError
 from .mtree import FlatRange
 
 
+def _no_fence() -> None:
+    pass
+
+
 class SharedRam:
     """An mmap of the RAM backend file, addressed by guest-physical address."""
 
-    def __init__(self, fd: int, size: int, ranges: list[FlatRange]) -> None:
+    def __init__(self, fd: int, size: int, ranges: list[FlatRange],
+                 fence: Callable[[], None] | None = None) -> None:
         self.size = size
+        self.fence = fence or _no_fence
+        """Called before every access: posted MMIO writes (which may start a DMA) land first."""
         self.mm = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         self.set_ranges(ranges)
 
@@ -69,23 +77,28 @@ class SharedRam:
     # --- Bus ------------------------------------------------------------------------------
 
     def read(self, addr: int, width: int) -> int:
+        self.fence()
         off = self.offset(addr, width)
         return int.from_bytes(self.mm[off : off + width], "little")
 
     def write(self, addr: int, width: int, value: int) -> None:
+        self.fence()
         off = self.offset(addr, width)
         self.mm[off : off + width] = value.to_bytes(width, "little")
 
     def read_bytes(self, addr: int, n: int) -> bytes:
+        self.fence()
         out = bytearray(n)
         for dst, off, take in self._pieces(addr, n):
             out[dst : dst + take] = self.mm[off : off + take]
         return bytes(out)
 
     def write_bytes(self, addr: int, data: bytes) -> None:
+        self.fence()
         for src, off, take in self._pieces(addr, len(data)):
             self.mm[off : off + take] = data[src : src + take]
 
     def memset(self, addr: int, n: int, byte: int) -> None:
+        self.fence()
         for _, off, take in self._pieces(addr, n):
             self.mm[off : off + take] = bytes([byte]) * take
