@@ -261,3 +261,13 @@ class MailboxError(FirmwareError):
 
 class ProbeRangeError(MemModelError, ConfigError):
     """A probe range is not START:SIZE or (start, size), or is empty, negative or past 64 bits."""
+
+
+class DeviceTreeError(MemModelError, ConfigError):
+    """A device tree blob that is not one (bad magic, truncated, corrupt), or lacks a node
+    the model needs; names the file and libfdt's reason."""
+
+
+class ReservedMemoryError(DeviceTreeError):
+    """A /reserved-memory region the kernel cannot honour as asked: outside RAM, over the
+    kernel image, initrd or DTB, overlapping another region, or misaligned for CMA."""

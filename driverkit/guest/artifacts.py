@@ -8,12 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..cache import cache_dir
-from ..errors import ArtifactMissing
+from ..errors import ArtifactMissing, ConfigError
 
-__all__ = ["BUILD_HINT", "GUEST_FILES", "GuestArtifacts", "cache_dir"]
+__all__ = ["ARM64_FILES", "BUILD_HINT", "GUEST_DIRS", "GUEST_FILES", "GuestArtifacts", "cache_dir"]
 
 GUEST_FILES = ("vmlinuz", "initramfs.cpio.gz", "config", "dkprobe.ko", "manifest.json")
+#: the arm64 guest may lack dkprobe.ko (no cross compiler): its manifest says so
+ARM64_FILES = ("vmlinuz", "initramfs.cpio.gz", "config", "manifest.json")
 BUILD_HINT = "run scripts/build-guest (as root; it installs what it needs with apt)"
+#: where scripts/build-guest puts each architecture's guest, under the cache root
+GUEST_DIRS = {"x86_64": "guest", "aarch64": "guest-aarch64"}
 
 
 @dataclass(frozen=True)
@@ -21,17 +25,36 @@ class GuestArtifacts:
     """The built Linux guest: kernel, initramfs (busybox + init + dkprobe), config, manifest."""
 
     root: Path
+    arch: str = "x86_64"
 
     @classmethod
-    def locate(cls, cache: str | os.PathLike[str] | None = None) -> "GuestArtifacts":
-        """The guest under `cache` (default: cache_dir()); ArtifactMissing if incomplete."""
-        root = (Path(cache) if cache is not None else cache_dir()) / "guest"
-        missing = [name for name in GUEST_FILES if not (root / name).is_file()]
+    def locate(cls, cache: str | os.PathLike[str] | None = None,
+               arch: str = "x86_64") -> "GuestArtifacts":
+        """The `arch` guest under `cache` (default: cache_dir()); ArtifactMissing if incomplete."""
+        if arch not in GUEST_DIRS:
+            raise ConfigError(f"no Linux guest for arch {arch!r}; built: "
+                              f"{', '.join(GUEST_DIRS)}")
+        root = (Path(cache) if cache is not None else cache_dir()) / GUEST_DIRS[arch]
+        needed = GUEST_FILES if arch == "x86_64" else ARM64_FILES
+        missing = [name for name in needed if not (root / name).is_file()]
         if missing:
             raise ArtifactMissing(
-                f"Linux guest artifacts missing in {root}: {', '.join(missing)}; {BUILD_HINT}"
+                f"{arch} Linux guest artifacts missing in {root}: {', '.join(missing)}; "
+                f"{BUILD_HINT}"
             )
-        return cls(root)
+        return cls(root, arch)
+
+    @property
+    def has_probe(self) -> bool:
+        """dkprobe.ko was built for this guest (the arm64 one needs a cross compiler)."""
+        return self.module.is_file() and self.manifest.get("dkprobe", True) is not False
+
+    @property
+    def probe_missing_reason(self) -> str:
+        """Why the guest has no dkprobe ("" when it has one)."""
+        if self.has_probe:
+            return ""
+        return str(self.manifest.get("dkprobe_missing_reason") or "dkprobe.ko was not built")
 
     @property
     def kernel(self) -> Path:

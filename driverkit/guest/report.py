@@ -397,6 +397,9 @@ def parse_dkprobe(text: str) -> ProbeReport:
                     rep.dma.setdefault(bits, {})[size] = _int(kv["addr"]) if "addr" in kv else None
                 else:
                     rep.dma_failed.setdefault(bits, []).append(size)
+            elif topic == "dma" and "set_mask" in kv:
+                # dma_set_mask() refused: on arm64 virt RAM starts at 1 GiB, so no 24-bit mask
+                rep.values[f"dma_set_mask_{_int(kv['mask'])}"] = _int(kv["set_mask"])
             elif topic == "range" and "start" in kv:
                 rep.ranges.append(RangeProbe(
                     _int(kv["start"]), _int(kv["size"]), kv["ram"], kv["request"],

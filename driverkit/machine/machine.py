@@ -158,7 +158,7 @@ class Machine:
             bios = None
             if spec.firmware == "bare":
                 bios = write_bare_firmware(spec.arch, self.tmpdir)
-            elif spec.firmware != "seabios":
+            elif spec.firmware not in ("seabios", "direct"):
                 bios = Path(spec.firmware)
             ram_path = None
             if spec.shared_ram:

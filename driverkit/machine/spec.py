@@ -12,7 +12,9 @@ ARCHES = ("x86_64", "aarch64")
 MACHINES = {"x86_64": ("q35", "pc"), "aarch64": ("virt",)}
 DEFAULT_MACHINE = {"x86_64": "q35", "aarch64": "virt"}
 ACCELS = ("tcg", "kvm", "auto")  # auto: KVM if a real probe runs a guest on it, else TCG
-FIRMWARES = ("bare", "seabios")
+#: "bare": a parking ROM; "seabios": QEMU's x86 default BIOS; "direct": no firmware at all,
+#: QEMU loads -kernel/-initrd (and a -dtb) itself and enters the kernel (arm virt's boot stub)
+FIRMWARES = ("bare", "seabios", "direct")
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,14 @@ class MachineSpec:
             raise ConfigError(f"accel {self.accel!r} not supported; choose one of {', '.join(ACCELS)}")
         if self.firmware not in FIRMWARES and not Path(self.firmware).is_file():
             raise ConfigError(
-                f"firmware {self.firmware!r} is neither 'bare', 'seabios' nor an existing file"
+                f"firmware {self.firmware!r} is neither 'bare', 'seabios', 'direct' nor an "
+                f"existing file"
             )
         if self.arch == "aarch64" and self.firmware == "seabios":
             raise ConfigError("firmware 'seabios' exists only on x86_64")
+        if self.firmware == "direct" and (self.arch == "x86_64" or self.kernel is None):
+            raise ConfigError("firmware 'direct' (QEMU enters -kernel itself) is for an arm "
+                              "machine with a kernel; x86 boots a kernel through 'seabios'")
         if isinstance(self.devices, str):
             raise ConfigError("devices must be a list of -device strings, not one string")
         object.__setattr__(self, "devices", tuple(self.devices))

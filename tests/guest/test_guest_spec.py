@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from driverkit.errors import ArtifactMissing, ConfigError
+from driverkit.errors import ArtifactMissing, CmdlineError, ConfigError
 from driverkit.guest import GuestArtifacts, cache_dir, linux_guest_spec, pattern_bytes, pattern_word
-from driverkit.guest.artifacts import GUEST_FILES
+from driverkit.guest.artifacts import ARM64_FILES, GUEST_FILES
 
 
 @pytest.fixture
@@ -81,8 +81,8 @@ def test_limits_are_refused_with_numbers(cache):
         linux_guest_spec("x" * (2100 - len("console=ttyS0 panic=-1 ")))
     with pytest.raises(ConfigError, match="without spaces"):
         linux_guest_spec(probe_params={"pattern": "a b"})
-    with pytest.raises(ConfigError, match="x86_64 only"):
-        linux_guest_spec(arch="aarch64")
+    with pytest.raises(ConfigError, match="x86_64 and aarch64, not 'riscv64'"):
+        linux_guest_spec(arch="riscv64")
     with pytest.raises(ConfigError, match="one line"):
         linux_guest_spec("mem=248M\nquiet")
 
@@ -102,3 +102,55 @@ def test_pattern_words():
     assert int.from_bytes(data[4:8], "little") == pattern_word(0x1004, 1)
     with pytest.raises(ConfigError, match="4-byte aligned"):
         pattern_bytes(0x1002, 16)
+
+
+@pytest.fixture
+def arm64_cache(cache):
+    """Stand-in arm64 guest files beside the x86 ones; `probe` says whether dkprobe was built."""
+    guest = cache / "guest-aarch64"
+    guest.mkdir()
+    for name in ARM64_FILES:
+        (guest / name).write_text("stand-in\n")
+
+    def manifest(probe: bool) -> None:
+        (guest / "manifest.json").write_text(json.dumps({
+            "arch": "aarch64", "kernel_release": "6.1.0-57-cloud-arm64", "dkprobe": probe,
+            "dkprobe_missing_reason": "" if probe else "no cross compiler"}))
+        if probe:
+            (guest / "dkprobe.ko").write_text("stand-in\n")
+        else:
+            (guest / "dkprobe.ko").unlink(missing_ok=True)
+    manifest(True)
+    return guest, manifest
+
+
+def test_arm64_spec_boots_virt_without_firmware(arm64_cache, tmp_path):
+    guest, _ = arm64_cache
+    spec = linux_guest_spec("mem=200M cma=32M", arch="aarch64", probes=["0x50000000:4K"])
+    assert (spec.arch, spec.machine, spec.firmware) == ("aarch64", "virt", "direct")
+    assert spec.kernel == str(guest / "vmlinuz")
+    assert spec.append == ("console=ttyAMA0 panic=-1 mem=200M cma=32M "
+                           "dkprobe.ranges=0x50000000:0x1000")
+    dtb = tmp_path / "virt.dtb"
+    dtb.write_bytes(b"stand-in")
+    spec = linux_guest_spec(arch="aarch64", dtb=dtb, extra_args=["-smp", "1"])
+    assert spec.extra_args == ("-dtb", str(dtb), "-smp", "1")
+
+
+def test_arm64_spec_refuses_what_arm64_lacks(arm64_cache, tmp_path):
+    _, manifest = arm64_cache
+    with pytest.raises(CmdlineError, match="arm64 has no memmap="):
+        linux_guest_spec("memmap=16M$0x4f000000", arch="aarch64")
+    with pytest.raises(ConfigError, match="does not exist"):
+        linux_guest_spec(arch="aarch64", dtb=tmp_path / "nope.dtb")
+    with pytest.raises(ConfigError, match="for the aarch64 guest"):
+        linux_guest_spec(dtb=tmp_path / "nope.dtb")
+    manifest(False)
+    assert linux_guest_spec(arch="aarch64").append.endswith("dk.probe=0")
+    with pytest.raises(ConfigError, match="no dkprobe: no cross compiler"):
+        linux_guest_spec(arch="aarch64", probes=["0x50000000:4K"])
+
+
+def test_arm64_artifacts_missing_names_the_arch(tmp_path):
+    with pytest.raises(ArtifactMissing, match=r"aarch64 Linux guest artifacts missing.*guest-aarch64"):
+        GuestArtifacts.locate(tmp_path, arch="aarch64")
