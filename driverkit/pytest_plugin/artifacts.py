@@ -12,7 +12,14 @@ import asyncio
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .config import safe_name
+
+if TYPE_CHECKING:
+    from .state import Checkout
 
 COPIED = ("cmdline", "qemu.stderr", "serial.log")
 QUERY_TIMEOUT = 5.0
@@ -89,3 +96,25 @@ def reset_dir(path: Path) -> Path:
         shutil.rmtree(path)
     path.mkdir(parents=True)
     return path
+
+
+def _run_on(loop: asyncio.AbstractEventLoop | None, coro: Any) -> Any:
+    """Run a coroutine on the (idle) loop a machine lives on, from a report hook."""
+    if loop is None or loop.is_closed() or loop.is_running():
+        coro.close()
+        return None
+    return loop.run_until_complete(coro)
+
+
+def write_for(item: pytest.Item, root: Path, checkouts: list[Checkout]) -> str:
+    """Collect every machine of a failing test under root/<test id>; the report section text."""
+    dest = reset_dir(root / safe_name(item.nodeid))
+    lines = [f"artifacts: {dest}"]
+    for co in checkouts:
+        where = dest if len(checkouts) == 1 else dest / co.label
+        try:
+            summary = _run_on(co.loop, asyncio.wait_for(collect(co.machine, where), 30))
+        except Exception as exc:  # noqa: BLE001 - never mask the test's own failure
+            summary = f"collecting artifacts failed: {exc!r}"
+        lines.append(f"{co.label}: {summary or 'event loop unavailable; nothing collected'}")
+    return "\n".join(lines)

@@ -103,9 +103,12 @@ def test_bulk_reads_need_recorded_data_and_bad_files_are_refused(tmp_path):
 
 
 DRIVER_TEST = '''
+from driverkit.pytest_plugin import MachineLike
+
 HPET = 0xFED00000
 
 def test_hpet_driver(machine):
+    assert isinstance(machine, MachineLike)  # a Machine when recording, a ReplayMachine after
     regs = machine.ioremap(HPET, 0x400)
     assert regs.readl(0) == 0x8086A201
     regs.writeq(0x10, {value})
