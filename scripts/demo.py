@@ -3,7 +3,7 @@
 Boots QEMU pc (256 MiB, SeaBIOS) with `mem=248M`, carves the top of RAM into a DMA pool, has
 the Python edu driver DMA through it, reads it back from the host and from inside the guest,
 and prints the article's allocator table next to what Linux 6.1 really does.
-See driverkit/guest/seed.py for the steps.
+See driverkit/demos/seed/ for the steps.
 
     python scripts/demo.py              # progress and the table
     python scripts/demo.py --json       # progress on stderr, the whole result as JSON on stdout
@@ -16,8 +16,8 @@ import argparse
 import asyncio
 import sys
 
+from driverkit.demos.seed import run
 from driverkit.errors import DriverkitError
-from driverkit.guest.seed import run
 
 
 def main(argv: list[str] | None = None) -> int:

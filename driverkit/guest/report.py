@@ -56,6 +56,10 @@ class IomemNode:
         for child in self.children:
             yield from child.walk()
 
+    def line(self) -> str:
+        """This node as a top-level /proc/iomem line."""
+        return f"{self.start:08x}-{self.end:08x} : {self.name}"
+
     def to_dict(self) -> dict:
         """The shape `driverkit memplan --json` uses for iomem entries."""
         return {"start": self.start, "end": self.end, "name": self.name,
@@ -87,6 +91,11 @@ def parse_iomem(text: str) -> list[IomemNode]:
 def iomem_find(roots: list[IomemNode], name: str) -> list[IomemNode]:
     """Every node in the tree whose name is `name`."""
     return [n for r in roots for n in r.walk() if n.name == name]
+
+
+def iomem_overlapping(roots: list[IomemNode], start: int, end: int) -> list[IomemNode]:
+    """The top-level nodes that overlap [start, end] (inclusive)."""
+    return [n for n in roots if n.start <= end and n.end >= start]
 
 
 # --- /proc/meminfo, /proc/buddyinfo, /proc/zoneinfo ---------------------------------------
@@ -210,6 +219,12 @@ def parse_e820(text: str, source: str = "BIOS-e820") -> list[E820Entry]:
             break  # a second copy of the map begins
         entries.append(entry)
     return entries
+
+
+def ioremap_error(text: str) -> str | None:
+    """The first `ioremap error for ...` line (x86 PAT refusing a mapping), or None."""
+    m = re.search(r"ioremap error for .*$", normalize(text), re.M)
+    return m.group(0).strip() if m else None
 
 
 def parse_ram_buffers(text: str) -> list[tuple[int, int]]:

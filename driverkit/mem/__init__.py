@@ -6,6 +6,7 @@ boot-time carve-outs, /proc/iomem, runtime allocator limits and the ioremap/memr
 request_mem_region//dev/mem gates. Start with `plan()`; `pool.GenPool` manages carve-outs.
 """
 
+from .boot import Carveout
 from .cmdline import KernelCmdline, parse_cmdline
 from .e820 import E820Entry, E820Table, E820Type, parse_e820_log, parse_fw_cfg_e820
 from .firmware import apply_seabios, firmware_e820, qemu_fw_cfg_e820
@@ -13,8 +14,10 @@ from .kconfig import KernelConfig
 from .memparse import memparse
 from .plan import MemPlan, parse_probe, parse_probes, plan
 from .pool import GenPool
+from .window import mem_window
 
 __all__ = [
+    "Carveout",
     "E820Entry",
     "E820Table",
     "E820Type",
@@ -24,6 +27,7 @@ __all__ = [
     "MemPlan",
     "apply_seabios",
     "firmware_e820",
+    "mem_window",
     "memparse",
     "parse_cmdline",
     "parse_e820_log",

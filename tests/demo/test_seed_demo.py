@@ -11,21 +11,23 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from driverkit.errors import ArtifactMissing, GuestError
-from driverkit.guest import GuestArtifacts
-from driverkit.guest.seed import (
+from driverkit.demos.seed import (
     ARTICLE_RANGE,
     CMDLINE,
     GUEST_MAGIC,
-    carveout_from_model,
+    BootFacts,
+    Limits,
     comparison,
-    render_table,
+    table_lines,
 )
-from driverkit.mem import plan
+from driverkit.errors import ArtifactMissing, MemModelError
+from driverkit.guest import GuestArtifacts, RangeProbe
+from driverkit.mem import mem_window, plan
 
 ROOT = Path(__file__).resolve().parents[2]
 CARVE_START, CARVE_SIZE = 0xF800000, 0x7E0000  # up to SeaBIOS's tables at 0x0ffe0000
@@ -44,7 +46,7 @@ def demo():
 
 
 def verdicts(result: dict) -> dict[str, str]:
-    return {row["call"]: row["verdict"] for row in result["table"]}
+    return {row["key"]: row["verdict"] for row in result["table"]}
 
 
 def test_progress_is_numbered_steps_and_ends_with_the_table(demo):
@@ -105,49 +107,51 @@ def test_memmap_is_the_clean_carve_out(demo):
 
 def test_table_verdicts(demo):
     assert verdicts(demo[0]) == {
-        "__get_free_pages": "holds", "kmem_cache_alloc": "holds", "kmalloc": "outdated",
-        "vmalloc": "holds", "dma_alloc_coherent": "holds",
-        "ioremap(0xf800000, 8M)": "outdated", "mem=248M": "partly",
-        "alloc_bootmem": "outdated", "memmap=8M$248M": "instead"}
+        "__get_free_pages": "agree", "kmem_cache_alloc": "agree", "kmalloc": "differ",
+        "vmalloc": "agree", "dma_alloc_coherent": "agree",
+        "ioremap(0xf800000, 8M)": "differ", "mem=248M": "partly",
+        "alloc_bootmem": "differ", "memmap=8M$248M": "info"}
 
 
 # --- pure logic: no guest -----------------------------------------------------------------
 
 
-def test_carveout_from_model_stops_at_the_firmware_tables():
-    assert carveout_from_model(plan("pc", "256M", CMDLINE, defaults=False)) == (
-        CARVE_START, CARVE_SIZE)
-    with pytest.raises(GuestError, match="mem= windows"):
-        carveout_from_model(plan("pc", "256M", "", defaults=False))
+def test_the_carve_out_from_the_model_stops_at_the_firmware_tables():
+    window = mem_window(plan("pc", "256M", CMDLINE, defaults=False))
+    assert (window.start, window.size) == (CARVE_START, CARVE_SIZE)
+    with pytest.raises(MemModelError, match="mem= windows"):
+        mem_window(plan("pc", "256M", "", defaults=False))
 
 
-def _boot(**over) -> dict:
-    rng = {"start": CARVE_START, "size": CARVE_SIZE, "end": CARVE_START + CARVE_SIZE - 1,
-           "request": "ebusy", "ioremap": "ok", "memremap": "ok", "rw": "ok"}
-    boot = {"limits": {"gfp_max_order": 10, "kmalloc_max": 4 << 20, "vmalloc_max": 64 << 20,
-                       "vmalloc_runs": 3, "dma_coherent_max": 4 << 20},
-            "article_range": {**rng, "size": 8 << 20, "ioremap": "fail"}, "usable_range": rng,
-            "largest_kmalloc_cache": 8192, "window_resource": "RAM buffer",
-            "symbols": {"alloc_bootmem": False, "memblock_alloc_try_nid": True},
-            "ioremap_error": None}
-    boot.update(over)
-    return boot
+USABLE = RangeProbe(CARVE_START, CARVE_SIZE, "all", "ebusy", "ok", "ok", 0, "ok")
+
+
+def _boot(**over) -> BootFacts:
+    boot = BootFacts(
+        cmdline=CMDLINE, kernel="6.1", uptime=1.0, memory_total_kb=253560, iomem=[],
+        window_resource="RAM buffer", ram_buffers=[],
+        limits=Limits(gfp_max_order=10, kmalloc_max=4 << 20, vmalloc_max=64 << 20,
+                      vmalloc_runs=3, dma_coherent_max=4 << 20),
+        article_range=replace(USABLE, size=8 << 20, ioremap="fail"), usable_range=USABLE,
+        ioremap_error=None, symbols={"alloc_bootmem": False, "memblock_alloc_try_nid": True},
+        largest_kmalloc_cache=8192)
+    return replace(boot, **over)
 
 
 def test_verdicts_follow_the_numbers_not_the_text():
-    rows = {r.call: r.verdict for r in comparison(_boot(), None)}
-    assert rows["kmalloc"] == "outdated" and "memmap=8M$248M" not in rows
+    rows = {r.key: r.verdict for r in comparison(_boot(), None)}
+    assert rows["kmalloc"] == "differ" and "memmap=8M$248M" not in rows
     # a 2.6-era kernel: kmalloc tops out at 128 KiB, ioremap of the 8 MiB works, bootmem exists
-    old = _boot(limits={**_boot()["limits"], "kmalloc_max": 128 << 10},
-                article_range={**_boot()["article_range"], "ioremap": "ok"},
+    old = _boot(limits=replace(_boot().limits, kmalloc_max=128 << 10),
+                article_range=replace(_boot().article_range, ioremap="ok"),
                 symbols={"alloc_bootmem": True})
-    rows = {r.call: r.verdict for r in comparison(old, None)}
-    assert rows["kmalloc"] == rows["ioremap(0xf800000, 8M)"] == rows["alloc_bootmem"] == "holds"
+    rows = {r.key: r.verdict for r in comparison(old, None)}
+    assert rows["kmalloc"] == rows["ioremap(0xf800000, 8M)"] == rows["alloc_bootmem"] == "agree"
     assert rows["mem=248M"] == "partly"  # 8 MiB minus the firmware tables, and busy
-    whole = _boot(usable_range={**_boot()["usable_range"], "size": 8 << 20, "request": "ok"})
-    assert {r.call: r.verdict for r in comparison(whole, None)}["mem=248M"] == "holds"
-    unmappable = _boot(usable_range={**_boot()["usable_range"], "ioremap": "fail"})
-    assert {r.call: r.verdict for r in comparison(unmappable, None)}["mem=248M"] == "outdated"
-    lines = render_table(comparison(_boot(), None))
+    whole = _boot(usable_range=replace(USABLE, size=8 << 20, request="ok"))
+    assert {r.key: r.verdict for r in comparison(whole, None)}["mem=248M"] == "agree"
+    unmappable = _boot(usable_range=replace(USABLE, ioremap="fail"))
+    assert {r.key: r.verdict for r in comparison(unmappable, None)}["mem=248M"] == "differ"
+    lines = table_lines(comparison(_boot(), None))
     assert lines[0].split() == ["call", "the", "article", "says", "measured", "verdict"]
     assert all(len(ln) <= 100 for ln in lines if ln.startswith("    "))
