@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -72,11 +72,12 @@ class Row:
                 "counted": self.counted, "note": self.note}
 
 
-def overall(rows: Sequence[Row]) -> Verdict:
-    """DIFFER if any counted row differs, PARTLY if any is partly so, else AGREE."""
-    verdicts = {r.verdict for r in rows}
+def overall(verdicts: Iterable[Verdict]) -> Verdict:
+    """A report's verdict: DIFFER if any differs, else PARTLY if any is partly so, else AGREE
+    (INFO and SKIPPED do not count)."""
+    seen = set(verdicts)
     for v in (Verdict.DIFFER, Verdict.PARTLY):
-        if v in verdicts:
+        if v in seen:
             return v
     return Verdict.AGREE
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..results import JsonResult
+from ..results import JsonResult, Verdict, overall, render_table
 from .shape import WIDTHS
 
 if TYPE_CHECKING:
@@ -30,17 +30,23 @@ TEST_ORDER = ("reset", "widths", "writes", "restore", "w1c", "w1s", "read-to-cle
 
 @dataclass
 class Finding:
-    """One test of one register. status: ok | mismatch | skipped | info."""
+    """One test of one register: what the declaration expects, what the device did, and the
+    verdict in driverkit's words (results.Verdict: agree, differ, info, skipped)."""
 
     register: str
     offset: int
     width: int
     access: str
     test: str
-    status: str
-    detail: str = ""
+    verdict: Verdict
+    note: str = ""
     expected: int | None = None
     observed: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"register": self.register, "offset": self.offset, "width": self.width,
+                "access": self.access, "test": self.test, "verdict": self.verdict.value,
+                "note": self.note, "expected": self.expected, "observed": self.observed}
 
 
 @dataclass
@@ -54,7 +60,8 @@ class CheckReport(JsonResult):
 
     @property
     def mismatches(self) -> list[Finding]:
-        return [f for f in self.findings if f.status == "mismatch"]
+        """The findings that differ from the declaration."""
+        return [f for f in self.findings if f.verdict is Verdict.DIFFER]
 
     @property
     def ok(self) -> bool:
@@ -73,36 +80,26 @@ class CheckReport(JsonResult):
             "destructive": self.destructive,
             "ok": self.ok,
             "mismatches": len(self.mismatches),
-            "findings": [asdict(f) for f in self.findings],
+            "verdict": self.verdict.value,
+            "findings": [f.to_dict() for f in self.findings],
         }
+
+    @property
+    def verdict(self) -> Verdict:
+        """AGREE when no finding differs, else DIFFER."""
+        return overall(f.verdict for f in self.findings)
 
     def __str__(self) -> str:
         mode = "destructive" if self.destructive else "non-destructive"
-        n = len(self.mismatches)
+        n, counted = len(self.mismatches), sum(f.verdict.counted for f in self.findings)
         head = f"{self.map} layout check on {self.target} ({mode}): " + (
-            "OK" if n == 0 else f"{n} mismatch{'es' if n != 1 else ''}"
+            "agree" if n == 0 else f"DIFFER ({n} of {counted} counted findings differ)"
         )
-        rows = [
-            ("register", "offset", "access", "test", "result", "expected", "observed", "detail")
-        ]
-        for f in self.findings:
-            rows.append(
-                (
-                    f.register,
-                    f"{f.offset:#05x}",
-                    f.access,
-                    f.test,
-                    f.status.upper() if f.status == "mismatch" else f.status,
-                    _opt_hex(f.expected, f.width),
-                    _opt_hex(f.observed, f.width),
-                    f.detail,
-                )
-            )
-        widths = [max(len(r[i]) for r in rows) for i in range(7)]
-        lines = [head]
-        for r in rows:
-            lines.append("  ".join(c.ljust(w) for c, w in zip(r[:7], widths)) + "  " + r[7])
-        return "\n".join(line.rstrip() for line in lines)
+        heads = ("register", "offset", "access", "test", "verdict", "expected", "observed", "note")
+        cells = [(f.register, f"{f.offset:#05x}", f.access, f.test, f.verdict.shown,
+                  _opt_hex(f.expected, f.width), _opt_hex(f.observed, f.width), f.note)
+                 for f in self.findings]
+        return "\n".join([head, *render_table(heads, cells)])
 
 
 def _hex(v: int, width: int) -> str:
@@ -130,8 +127,8 @@ class _Checker:
         self,
         r: BoundRegister,
         test: str,
-        status: str,
-        detail: str = "",
+        verdict: Verdict,
+        note: str = "",
         expected: int | None = None,
         observed: int | None = None,
     ) -> None:
@@ -143,8 +140,8 @@ class _Checker:
                 d.width,
                 d.short_access(),
                 test,
-                status,
-                detail,
+                verdict,
+                note,
                 expected,
                 observed,
             )
@@ -155,11 +152,11 @@ class _Checker:
     def phase_reads(self, r: BoundRegister) -> None:
         d = r.decl
         if not d.readable:
-            self.add(r, "reset", "skipped", "write-only: never read")
+            self.add(r, "reset", Verdict.SKIPPED, "write-only: never read")
             return
         if d.destructive_read and not self.destructive:
             why = "side_effects=True" if d.side_effects else "read-to-clear"
-            self.add(r, "reset", "skipped", f"{why}: not read (pass destructive=True)")
+            self.add(r, "reset", Verdict.SKIPPED, f"{why}: not read (pass destructive=True)")
             return
         value = r.read_logical()
         self.initial[r.path] = value
@@ -169,22 +166,22 @@ class _Checker:
                 if d.reset is None
                 else f" (declared reset {_hex(d.reset, d.width)} not compared)"
             )
-            self.add(r, "reset", "info", "volatile" + extra, observed=value)
+            self.add(r, "reset", Verdict.INFO, "volatile" + extra, observed=value)
         elif d.reset is not None:
             diff = (value ^ d.reset) & ~d.wo_mask & d.shape.full
             if diff:
                 self.add(
                     r,
                     "reset",
-                    "mismatch",
+                    Verdict.DIFFER,
                     f"bits {_hex(diff, d.width)} differ from the declared reset value",
                     expected=d.reset,
                     observed=value,
                 )
             else:
-                self.add(r, "reset", "ok", expected=d.reset, observed=value)
+                self.add(r, "reset", Verdict.AGREE, expected=d.reset, observed=value)
         else:
-            self.add(r, "reset", "info", "no reset value declared", observed=value)
+            self.add(r, "reset", Verdict.INFO, "no reset value declared", observed=value)
         if not d.volatile and not d.rc_mask:
             self.probe_widths(r, defer=self._will_pattern_test(r))
 
@@ -216,7 +213,7 @@ class _Checker:
                 self.add(
                     r,
                     "widths",
-                    "mismatch",
+                    Verdict.DIFFER,
                     f"declared widths {declared} but {got} instead of {_hex(reference, d.width)}",
                     observed=None,
                 )
@@ -226,12 +223,12 @@ class _Checker:
             return
         if reference in (0, d.shape.full) and refused == []:
             self.add(
-                r, "widths", "info", desc + f" (inconclusive: value {_hex(reference, d.width)})"
+                r, "widths", Verdict.INFO, desc + f" (inconclusive: value {_hex(reference, d.width)})"
             )
         elif declared is not None:
-            self.add(r, "widths", "ok", desc + f"; declared {declared}")
+            self.add(r, "widths", Verdict.AGREE, desc + f"; declared {declared}")
         else:
-            self.add(r, "widths", "info", desc)
+            self.add(r, "widths", Verdict.INFO, desc)
 
     # --- phase 2: writes and behaviour ------------------------------------------------------
 
@@ -239,7 +236,7 @@ class _Checker:
         d = r.decl
         if d.side_effects and not self.destructive:
             self.add(
-                r, "writes", "skipped", "side_effects=True: not written (pass destructive=True)"
+                r, "writes", Verdict.SKIPPED, "side_effects=True: not written (pass destructive=True)"
             )
             return
         if d.volatile:
@@ -267,7 +264,7 @@ class _Checker:
             self.add(
                 r,
                 "volatile",
-                "info",
+                Verdict.INFO,
                 f"changes on its own: {_hex(values[0], d.width)} -> {_hex(values[-1], d.width)}",
                 observed=values[-1],
             )
@@ -275,7 +272,7 @@ class _Checker:
             self.add(
                 r,
                 "volatile",
-                "info",
+                Verdict.INFO,
                 f"did not change over {VOLATILE_READS} reads (stopped?); not written",
                 observed=values[-1],
             )
@@ -284,18 +281,18 @@ class _Checker:
         d = r.decl
         if not self.destructive:
             self.add(
-                r, "writes", "skipped", "write-only: writing is destructive (pass destructive=True)"
+                r, "writes", Verdict.SKIPPED, "write-only: writing is destructive (pass destructive=True)"
             )
             return
         value = d.reset or 0
         r.write_logical(value)
-        self.add(r, "writes", "info", f"wrote {_hex(value, d.width)} (write-only, not read back)")
+        self.add(r, "writes", Verdict.INFO, f"wrote {_hex(value, d.width)} (write-only, not read back)")
 
     def read_to_clear(self, r: BoundRegister) -> None:
         d = r.decl
         if not self.destructive:
             self.add(
-                r, "read-to-clear", "skipped", "reading is destructive (pass destructive=True)"
+                r, "read-to-clear", Verdict.SKIPPED, "reading is destructive (pass destructive=True)"
             )
             return
         first = self.initial.get(r.path, 0)
@@ -305,7 +302,7 @@ class _Checker:
             self.add(
                 r,
                 "read-to-clear",
-                "skipped",
+                Verdict.SKIPPED,
                 "no bits set, clearing not observable (declare trigger=)",
                 observed=first,
             )
@@ -316,7 +313,7 @@ class _Checker:
             self.add(
                 r,
                 "read-to-clear",
-                "mismatch",
+                Verdict.DIFFER,
                 f"bits {_hex(left, d.width)} still set after a read",
                 expected=second & ~(first & d.rc_mask),
                 observed=second,
@@ -325,7 +322,7 @@ class _Checker:
             self.add(
                 r,
                 "read-to-clear",
-                "ok",
+                Verdict.AGREE,
                 f"bits {_hex(first & d.rc_mask, d.width)} cleared by reading",
                 observed=second,
             )
@@ -389,7 +386,7 @@ class _Checker:
         else:
             declared = observed = 0
         if not bad:
-            self.add(r, "writes", "ok", what, expected=declared or None, observed=observed or None)
+            self.add(r, "writes", Verdict.AGREE, what, expected=declared or None, observed=observed or None)
             return
         notes = []
         extra = observed & ~declared
@@ -404,7 +401,7 @@ class _Checker:
                 for w, e, g in bad
             )
         )
-        self.add(r, "writes", "mismatch", "; ".join(notes), expected=declared, observed=observed)
+        self.add(r, "writes", Verdict.DIFFER, "; ".join(notes), expected=declared, observed=observed)
 
     def _restore(
         self,
@@ -429,7 +426,7 @@ class _Checker:
             self.add(
                 r,
                 "restore",
-                "info",
+                Verdict.INFO,
                 f"could not restore: wrote {_hex(target, d.width)}, reads "
                 f"{_hex(after, d.width)}, was {_hex(cur, d.width)}",
             )
@@ -451,7 +448,7 @@ class _Checker:
             self.add(
                 r,
                 "restore",
-                "info",
+                Verdict.INFO,
                 f"changed to {_hex(now, d.width)} by writes to other registers; "
                 f"wrote back {_hex(was, d.width)}",
                 expected=was,
@@ -461,7 +458,7 @@ class _Checker:
     def w1c(self, r: BoundRegister) -> None:
         d = r.decl
         if not self.destructive:
-            self.add(r, "w1c", "skipped", "writing 1s clears state (pass destructive=True)")
+            self.add(r, "w1c", Verdict.SKIPPED, "writing 1s clears state (pass destructive=True)")
             return
         value = r.read_logical()
         if not value & d.w1c_mask and d.trigger is not None:
@@ -471,7 +468,7 @@ class _Checker:
             self.add(
                 r,
                 "w1c",
-                "skipped",
+                Verdict.SKIPPED,
                 "no W1C bits set, clearing not observable (declare trigger=)",
                 observed=value,
             )
@@ -488,13 +485,13 @@ class _Checker:
             notes.append(f"writing 1 left bits {_hex(after1 & bits, d.width)} set")
         if notes:
             self.add(
-                r, "w1c", "mismatch", "; ".join(notes), expected=value & ~bits, observed=after1
+                r, "w1c", Verdict.DIFFER, "; ".join(notes), expected=value & ~bits, observed=after1
             )
         else:
             self.add(
                 r,
                 "w1c",
-                "ok",
+                Verdict.AGREE,
                 f"bits {_hex(bits, d.width)} stayed on 0 and cleared on 1",
                 expected=value & ~bits,
                 observed=after1,
@@ -503,12 +500,12 @@ class _Checker:
     def w1s(self, r: BoundRegister) -> None:
         d = r.decl
         if not self.destructive:
-            self.add(r, "w1s", "skipped", "writing 1s sets state (pass destructive=True)")
+            self.add(r, "w1s", Verdict.SKIPPED, "writing 1s sets state (pass destructive=True)")
             return
         value = r.read_logical()
         bits = d.w1s_mask & ~value
         if not bits:
-            self.add(r, "w1s", "skipped", "all W1S bits already set", observed=value)
+            self.add(r, "w1s", Verdict.SKIPPED, "all W1S bits already set", observed=value)
             return
         r.write_logical((value & ~d.protect_mask) | bits)
         after = r.read_logical()
@@ -516,7 +513,7 @@ class _Checker:
             self.add(
                 r,
                 "w1s",
-                "mismatch",
+                Verdict.DIFFER,
                 f"bits {_hex(bits & ~after, d.width)} did not set",
                 expected=value | bits,
                 observed=after,
@@ -525,7 +522,7 @@ class _Checker:
             self.add(
                 r,
                 "w1s",
-                "ok",
+                Verdict.AGREE,
                 f"bits {_hex(bits, d.width)} set by writing 1",
                 expected=value | bits,
                 observed=after,

@@ -27,7 +27,7 @@ async def test_pl011_trm_widths_differ_from_qemu(launch):
     async with launch(Pl011) as (_, uart):
         [m] = TrmIbrd.check(uart.regs.iomem).mismatches
         assert (m.register, m.test) == ("ibrd", "writes")
-        assert "bits 0xffff0000 declared read-only took writes" in m.detail
+        assert "bits 0xffff0000 declared read-only took writes" in m.note
 
 
 async def test_pl031_alarm_raises_and_clears_spi2(launch):
@@ -50,4 +50,4 @@ async def test_pl031_cr_declared_as_in_the_trm_is_caught(launch):
         by = {(f.register, f.test): f for f in TrmCr.check(rtc.regs.iomem).mismatches}
         assert set(by) == {("cr", "reset"), ("cr", "writes")}
         assert by[("cr", "reset")].observed == 1
-        assert "bits 0x00000001 declared writable did not take writes" in by[("cr", "writes")].detail
+        assert "bits 0x00000001 declared writable did not take writes" in by[("cr", "writes")].note

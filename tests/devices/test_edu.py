@@ -16,9 +16,9 @@ async def test_layout_check_holds_on_a_fresh_edu(launch):
         assert report.ok, str(report)
         by = {(f.register, f.test): f for f in report.findings}
         assert by[("id", "reset")].observed == ID_RESET
-        assert by[("liveness", "writes")].status == "ok"
+        assert by[("liveness", "writes")].verdict == "agree"
         assert by[("status", "writes")].observed == 0x80  # only irq_on_fact stores
-        assert by[("dma_src", "widths")].status == "ok"
+        assert by[("dma_src", "widths")].verdict == "agree"
         destructive = edu.check(destructive=True)  # safe: work registers are never pattern-written
         assert destructive.ok, str(destructive)
         assert m.alive
@@ -34,10 +34,10 @@ async def test_wrong_declarations_are_caught_precisely(launch):
     async with launch(Edu) as (_, edu):
         [m] = SplitDma.check(edu.regs.iomem).mismatches
         assert (m.register, m.test) == ("dma_src", "widths")
-        assert "width 4 read 0xffffffff00000000" in m.detail
+        assert "width 4 read 0xffffffff00000000" in m.note
         [m] = NoInverse.check(edu.regs.iomem).mismatches  # last: it cannot restore liveness
         assert (m.register, m.test) == ("liveness", "writes")
-        assert "wrote 0x55555555 expected 0x55555555 read 0xaaaaaaaa" in m.detail
+        assert "wrote 0x55555555 expected 0x55555555 read 0xaaaaaaaa" in m.note
 
 
 async def test_identity_liveness_and_factorial(launch):

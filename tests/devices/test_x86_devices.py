@@ -44,7 +44,7 @@ async def test_hpet_destructive_check_and_a_wrong_reset(launch):
         report = hpet.check(destructive=True)
         assert report.ok, str(report)
         by = {(f.register, f.test): f for f in report.findings}
-        assert by[("int_status", "w1c")].status == "ok"
+        assert by[("int_status", "w1c")].verdict == "agree"
 
 
 # --- pci-testdev ---------------------------------------------------------------------------
@@ -73,7 +73,7 @@ async def test_pci_testdev_count_declared_writable_is_caught(launch):
     async with launch(PciTestdev) as (_, dev):
         [m] = CountRW.check(dev.regs.iomem).mismatches
         assert (m.register, m.test) == ("count", "writes")
-        assert "bits 0xffffffff declared writable did not take writes" in m.detail
+        assert "bits 0xffffffff declared writable did not take writes" in m.note
 
 
 # --- fw_cfg -----------------------------------------------------------------------------

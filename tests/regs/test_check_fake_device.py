@@ -68,7 +68,7 @@ def test_non_destructive_check_avoids_destructive_accesses():
     assert accesses_at(dev, 0x18) == []  # side_effects never touched
     assert all(v == 0 for _, _, _, v in accesses_at(dev, 0x08, "w"))  # W1C: only zeros written
     assert dev.mem[8] == 0x3 and dev.mem[0xC] == 0xAA
-    skipped = {(f.register, f.test) for f in report.findings if f.status == "skipped"}
+    skipped = {(f.register, f.test) for f in report.findings if f.verdict == "skipped"}
     assert {
         ("events", "reset"),
         ("kick", "writes"),
@@ -83,8 +83,8 @@ def test_destructive_check_exercises_w1c_rc_wo():
     report = Good.check(fake_device_iomem(dev), destructive=True)
     assert report.ok, str(report)
     by = {(f.register, f.test): f for f in report.findings}
-    assert by[("status", "w1c")].status == "ok"  # trigger set bits 0x5, writing 1s cleared them
-    assert by[("events", "read-to-clear")].status == "ok"
+    assert by[("status", "w1c")].verdict == "agree"  # trigger set bits 0x5, writing 1s cleared them
+    assert by[("events", "read-to-clear")].verdict == "agree"
     assert accesses_at(dev, 0x14, "w")  # WO written when asked
 
 
@@ -96,8 +96,8 @@ def test_wrong_reset_value_is_reported_precisely():
     assert not report.ok
     [m] = report.mismatches
     assert (m.register, m.test, m.expected, m.observed) == ("id", "reset", 0xC0FFEE02, 0xC0FFEE01)
-    assert "bits 0x00000003 differ" in m.detail
-    assert "MISMATCH" in str(report) and "0xc0ffee02" in str(report)
+    assert "bits 0x00000003 differ" in m.note
+    assert "DIFFER" in str(report) and "0xc0ffee02" in str(report)
 
 
 def test_missing_readback_transform_is_caught():
@@ -106,7 +106,7 @@ def test_missing_readback_transform_is_caught():
 
     [m] = NoReadback.check(fake_device_iomem(make_device())).mismatches
     assert m.register == "liveness" and m.test == "writes"
-    assert "wrote 0xffffffff expected 0xffffffff read 0x00000000" in m.detail
+    assert "wrote 0xffffffff expected 0xffffffff read 0x00000000" in m.note
 
 
 def test_rw_register_declared_ro_and_ro_declared_rw():
@@ -117,8 +117,8 @@ def test_rw_register_declared_ro_and_ro_declared_rw():
     report = Swapped.check(fake_device_iomem(make_device()))
     by = {m.register: m for m in report.mismatches}
     assert set(by) == {"id", "scratch"}
-    assert "bits 0xffffffff declared writable did not take writes" in by["id"].detail
-    assert "bits 0xffffffff declared read-only took writes" in by["scratch"].detail
+    assert "bits 0xffffffff declared writable did not take writes" in by["id"].note
+    assert "bits 0xffffffff declared read-only took writes" in by["scratch"].note
     assert by["scratch"].observed == MASK32 and by["scratch"].expected == 0
 
 
@@ -127,7 +127,7 @@ def test_writable_mask_and_field_access():
         scratch = Register(0x10, Int32ul, RW, reset=0, writable=0xFF)
 
     [m] = Partial.check(fake_device_iomem(make_device())).mismatches
-    assert "bits 0xffffff00 declared read-only took writes" in m.detail
+    assert "bits 0xffffff00 declared read-only took writes" in m.note
 
     class Fields(Good):
         scratch = Register(
@@ -139,7 +139,7 @@ def test_writable_mask_and_field_access():
         )
 
     [m] = Fields.check(fake_device_iomem(make_device())).mismatches
-    assert "bits 0x000000fe declared read-only took writes" in m.detail  # reserved bits not judged
+    assert "bits 0x000000fe declared read-only took writes" in m.note  # reserved bits not judged
 
 
 def test_w1c_declared_on_plain_memory_is_caught():
@@ -150,7 +150,7 @@ def test_w1c_declared_on_plain_memory_is_caught():
 
     report = NotW1C.check(fake_device_iomem(make_device()), destructive=True)
     [m] = report.mismatches
-    assert m.test == "w1c" and "writing 0 cleared bits 0x00000030" in m.detail
+    assert m.test == "w1c" and "writing 0 cleared bits 0x00000030" in m.note
 
 
 def test_w1s_register_destructive_check():
@@ -162,5 +162,5 @@ def test_w1s_register_destructive_check():
     assert all(v == 0 for _, _, _, v in accesses_at(dev, 0x10, "w"))  # non-destructive: zeros only
     report = Sets.check(fake_device_iomem(dev), destructive=True)
     by = {(f.register, f.test): f for f in report.findings}
-    assert by[("scratch", "w1s")].status == "ok"
+    assert by[("scratch", "w1s")].verdict == "agree"
     assert by[("scratch", "w1s")].observed == MASK32

@@ -27,10 +27,10 @@ async def test_edu_map_passes_its_layout_check(bar0):
     report = EduRegs.check(bar)
     assert report.ok, str(report)
     by = {(f.register, f.test): f for f in report.findings}
-    assert by[("liveness", "writes")].status == "ok"  # thanks to readback=~x
+    assert by[("liveness", "writes")].verdict == "agree"  # thanks to readback=~x
     assert by[("status", "writes")].observed == 0x80  # only irq_on_fact takes writes
-    assert by[("id", "widths")].status == "ok"
-    assert "reads consistently at widths 4" in by[("id", "widths")].detail
+    assert by[("id", "widths")].verdict == "agree"
+    assert "reads consistently at widths 4" in by[("id", "widths")].note
     # side-effect registers were never touched: no factorial computed, no DMA started
     touched = {e.addr - bar.phys for e in m.trace if e.op in ("read", "write")}
     assert not touched & {0x08, 0x60, 0x64, 0x98}
@@ -45,7 +45,7 @@ async def test_liveness_without_readback_is_reported(bar0):
 
     [m] = Naive.check(bar).mismatches
     assert (m.register, m.test) == ("liveness", "writes")
-    assert "wrote 0x55555555 expected 0x55555555 read 0xaaaaaaaa" in m.detail
+    assert "wrote 0x55555555 expected 0x55555555 read 0xaaaaaaaa" in m.note
 
 
 async def test_4_byte_access_to_the_high_dma_dword_is_caught(bar0):
@@ -57,7 +57,7 @@ async def test_4_byte_access_to_the_high_dma_dword_is_caught(bar0):
     [m] = DwordDma.check(bar).mismatches
     assert (m.register, m.test) == ("dma_src", "widths")
     # found while probing with a bit pattern in the register: the +4 dword reads all-ones
-    assert "width 4 read 0xffffffff" in m.detail
+    assert "width 4 read 0xffffffff" in m.note
 
 
 async def test_factorial_through_the_register_map(bar0):

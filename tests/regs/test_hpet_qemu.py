@@ -90,9 +90,9 @@ async def test_correct_map_passes_the_non_destructive_check(machine, hpet):
     assert by[("capabilities", "reset")].observed == HPET_CAPS_RESET
     assert by[("config", "writes")].observed == 0x3  # ENABLE_CNF, LEG_RT_CNF
     assert by[("timers[0].config", "writes")].observed == 0x7F4E  # QEMU's timer write mask
-    assert by[("timers[1].fsb_route", "widths")].status == "ok"
-    assert by[("int_status", "w1c")].status == "skipped"
-    assert by[("main_counter", "volatile")].status == "info"
+    assert by[("timers[1].fsb_route", "widths")].verdict == "agree"
+    assert by[("int_status", "w1c")].verdict == "skipped"
+    assert by[("main_counter", "volatile")].verdict == "info"
     # W1C register: only zeros were ever written; the volatile counter never written
     assert all(e.value == 0 for e in writes(machine, HPET_BASE + 0x20))
     assert writes(machine, HPET_BASE + 0xF0) == []
@@ -100,18 +100,18 @@ async def test_correct_map_passes_the_non_destructive_check(machine, hpet):
     assert hpet.readq(0x10) == 0 and hpet.readq(0x108) == 0xFFFFFFFFFFFFFFFF
     data = json.loads(report.to_json())
     assert data["ok"] is True and data["mismatches"] == 0
-    assert str(report).splitlines()[0].endswith("(non-destructive): OK")
+    assert str(report).splitlines()[0].endswith("(non-destructive): agree")
 
 
 async def test_destructive_check_triggers_and_clears_w1c(hpet):
     report = HpetRegs.check(hpet, destructive=True)
     assert report.ok, str(report)
     by = {(f.register, f.test): f for f in report.findings}
-    assert by[("int_status", "w1c")].status == "ok"
+    assert by[("int_status", "w1c")].verdict == "agree"
     assert (
-        "bits 0x0000000000000001 stayed on 0 and cleared on 1" in by[("int_status", "w1c")].detail
+        "bits 0x0000000000000001 stayed on 0 and cleared on 1" in by[("int_status", "w1c")].note
     )
-    assert "changes on its own" in by[("main_counter", "volatile")].detail
+    assert "changes on its own" in by[("main_counter", "volatile")].note
 
 
 async def test_wrong_reset_value_is_caught(hpet):
@@ -124,9 +124,9 @@ async def test_wrong_reset_value_is_caught(hpet):
     [m] = report.mismatches
     assert (m.register, m.test) == ("capabilities", "reset")
     assert (m.expected, m.observed) == (0x009896808086A202, HPET_CAPS_RESET)
-    assert "bits 0x0000000000000003 differ" in m.detail
+    assert "bits 0x0000000000000003 differ" in m.note
     assert re.search(
-        r"capabilities\s+0x000\s+RO\s+reset\s+MISMATCH\s+0x009896808086a202", str(report)
+        r"capabilities\s+0x000\s+RO\s+reset\s+DIFFER\s+0x009896808086a202", str(report)
     )
 
 
@@ -137,7 +137,7 @@ async def test_rw_register_declared_ro_is_caught(hpet):
     report = ConfigDeclaredRO.check(hpet)
     [m] = report.mismatches
     assert (m.register, m.test) == ("config", "writes")
-    assert "bits 0x0000000000000003 declared read-only took writes" in m.detail
+    assert "bits 0x0000000000000003 declared read-only took writes" in m.note
     assert (m.expected, m.observed) == (0, 0x3)
     assert hpet.readq(0x10) == 0  # restored, so the HPET is left disabled
 
@@ -154,7 +154,7 @@ async def test_shifted_offset_is_caught(hpet):
     assert by[("capabilities", "reset")].offset == 0x008
     assert (
         "bits 0x0000000000000003 declared writable did not take writes"
-        in by[("config", "writes")].detail
+        in by[("config", "writes")].note
     )
 
 
@@ -164,7 +164,7 @@ async def test_wrong_access_widths_are_caught(hpet):
 
     [m] = ByteWide.check(hpet).mismatches
     assert (m.register, m.test) == ("capabilities", "widths")
-    assert "width 1 read 0x0000000000000000 instead of 0x009896808086a201" in m.detail
+    assert "width 1 read 0x0000000000000000 instead of 0x009896808086a201" in m.note
 
 
 async def test_a_volatile_counter_declared_as_plain_rw_is_caught(hpet):
