@@ -49,6 +49,14 @@ class ValueRangeError(AccessError, ValueError):
     """A value does not fit the access width (or is negative)."""
 
 
+class ReadbackMismatch(AccessError):
+    """A write read back differently and the caller asked for verification (poke --verify)."""
+
+
+class InvalidWidth(AccessError):
+    """The device at this address does not accept this access width (QEMU would answer 0)."""
+
+
 class UnbackedError(AccessError):
     """Nothing (RAM, ROM, MMIO) backs the requested physical range."""
 
@@ -93,6 +101,10 @@ class MachineDied(MachineError):
         if stderr_tail:
             detail += "\n--- QEMU stderr (tail) ---\n" + stderr_tail
         super().__init__(detail)
+
+
+class SessionError(DriverkitError):
+    """A CLI session is unknown, its name is taken, or its supervisor or QEMU is gone."""
 
 
 class MachineTimeout(MachineError, TimeoutError):

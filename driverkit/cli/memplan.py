@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from ..errors import ConfigError
+from ..files import read_bounded
 from ..mem import plan
 from .common import add_json, add_machine_options, add_model_options, emit
 
@@ -54,12 +55,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+MAX_E820 = 4 << 20  # a whole boot log fits; a firmware map is a few hundred bytes
+
+
 def _read_e820(path: str) -> bytes | str:
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        raise ConfigError(f"--e820 {path}: {exc.strerror}") from None
+    data = read_bounded(path, MAX_E820, "--e820")
     try:
         text = data.decode("utf-8")
         if "e820" in text:

@@ -1,30 +1,26 @@
-"""`driverkit probe`: launch a machine, list PCI devices with their BARs and the flat memory map."""
+"""`driverkit probe`: list PCI devices with their BARs and the flat memory map."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 
-from ..machine.machine import Machine
-from .common import add_json, add_machine_options, emit, spec_from_args
+from .common import Outcome, add_machine_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("probe", help="launch, list PCI devices with BARs and the flat memory map")
-    add_machine_options(p)
-    add_json(p)
-    p.set_defaults(func=run)
+    p = sub.add_parser("probe", help="list PCI devices with BARs and the flat memory map")
+    add_machine_command(p, body)
 
 
-async def _probe(args: argparse.Namespace) -> dict:
-    async with Machine(spec_from_args(args)) as m:
-        devices = [d.to_dict() for d in m.pci]
-        memory = [
-            {"start": r.start, "end": r.end, "kind": r.kind, "backing": r.backing, "name": r.name}
-            for r in m.flat.ranges
-        ]
-        return {"machine": m.spec.machine, "arch": m.spec.arch, "memory": m.spec.memory_bytes,
-                "pci": devices, "memory_map": memory}
+async def body(m, args: argparse.Namespace) -> Outcome:
+    devices = [d.to_dict() for d in m.pci]
+    memory = [
+        {"start": r.start, "end": r.end, "kind": r.kind, "backing": r.backing, "name": r.name}
+        for r in m.flat.ranges
+    ]
+    info = {"machine": m.spec.machine, "arch": m.spec.arch, "memory": m.spec.memory_bytes,
+            "pci": devices, "memory_map": memory}
+    return Outcome(info, _text(info))
 
 
 def _text(info: dict) -> str:
@@ -38,9 +34,3 @@ def _text(info: dict) -> str:
     for r in info["memory_map"]:
         lines.append(f"  {r['start']:016x}-{r['end']:016x}  {r['backing']:<5} {r['name']}")
     return "\n".join(lines)
-
-
-def run(args: argparse.Namespace) -> int:
-    info = asyncio.run(_probe(args))
-    emit(args, info, _text(info))
-    return 0

@@ -1,38 +1,43 @@
-"""`driverkit regs DEVICE` / `driverkit check DEVICE`: launch the machine a driver needs, probe
-the device, then print its decoded registers, or run its register layout test (exit 0 only
-if the declaration holds). Drivers come from the "driverkit.devices" entry-point group."""
+"""`driverkit regs DEVICE` / `driverkit check DEVICE`: probe a device with its driver, then print
+its decoded registers, or run its register layout test (exit 0 only if the declaration holds).
+Drivers come from the "driverkit.devices" entry-point group. With several devices of the
+driver's kind, --bdf or --index picks one (an ambiguous choice is refused)."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 from typing import Any
 
 from ..drivers import load
 from ..errors import ConfigError
-from ..machine.machine import Machine
 from ..machine.spec import MachineSpec
 from ..regs import format_dump
-from .common import add_json, add_machine_options, emit
+from .common import Outcome, add_machine_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    for name, helptext, func in (
-        ("regs", "decode a device's registers from its driver's RegisterMap", run_regs),
-        ("check", "run a driver's register layout test against the live device", run_check),
+    for name, helptext in (
+        ("regs", "decode a device's registers from its driver's RegisterMap"),
+        ("check", "run a driver's register layout test against the live device"),
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("driver", metavar="DEVICE", help="driver name, e.g. edu, hpet, fw_cfg, pl011 "
                                       "(entry-point group driverkit.devices)")
         p.add_argument("--destructive", action="store_true",
                        help="also read/write registers with side effects (RC, W1C, WO, ...)")
-        add_machine_options(p)
+        pick = p.add_mutually_exclusive_group()
+        pick.add_argument("--bdf", help="the PCI function to use when there are several (00:03.0)")
+        pick.add_argument("--index", type=int, help="the Nth such device (0-based)")
+        add_machine_command(p, _body, spec_fn=_spec)
         p.set_defaults(arch=None)  # None: the driver's architecture
-        add_json(p)
-        p.set_defaults(func=func)
 
 
-def _spec(args: argparse.Namespace, driver: Any) -> MachineSpec:
+def _driver(args: argparse.Namespace) -> Any:
+    return load(args.driver)
+
+
+def _spec(args: argparse.Namespace) -> MachineSpec:
+    driver = _driver(args)
     arch = args.arch or driver.needs.arch
     if arch != driver.needs.arch:
         raise ConfigError(f"driver {driver.name!r} needs --arch {driver.needs.arch}, not {arch}")
@@ -41,29 +46,30 @@ def _spec(args: argparse.Namespace, driver: Any) -> MachineSpec:
     return driver.machine_spec(base)
 
 
-async def _with_driver(args: argparse.Namespace, action: str) -> tuple[dict, str, bool]:
-    driver = load(args.driver)
-    spec = _spec(args, driver)
-    async with Machine(spec) as m:
-        drv = await driver.probe(m)
-        info = drv.info()
-        if action == "regs":
-            d = drv.dump(destructive=args.destructive)
-            text = format_dump(d)
-            for extra in d.get("extra", {}).values():
-                text += "\n" + format_dump(extra)
-            return {"device": args.driver, "info": info, **d}, text, True
-        report = drv.check(destructive=args.destructive)
-        return {"device": args.driver, "info": info, **report.to_dict()}, str(report), report.ok
+async def _probe(m, args: argparse.Namespace) -> Any:
+    """The driver bound to the chosen device; PCI ambiguity refused unless --bdf/--index."""
+    from .pci import parse_bdf
+
+    driver = _driver(args)
+    has_pci = m.spec.arch != "arm"
+    if has_pci:
+        m.pci.select(parse_bdf(args.bdf) if args.bdf else args.index, strict=True)
+    try:
+        return await driver.probe(m)
+    finally:
+        if has_pci:
+            m.pci.select(None, strict=False)
 
 
-def run_regs(args: argparse.Namespace) -> int:
-    obj, text, _ = asyncio.run(_with_driver(args, "regs"))
-    emit(args, obj, text)
-    return 0
-
-
-def run_check(args: argparse.Namespace) -> int:
-    obj, text, ok = asyncio.run(_with_driver(args, "check"))
-    emit(args, obj, text)
-    return 0 if ok else 1
+async def _body(m, args: argparse.Namespace) -> Outcome:
+    drv = await _probe(m, args)
+    info = drv.info()
+    if args.command == "regs":
+        d = drv.dump(destructive=args.destructive)
+        text = format_dump(d)
+        for extra in d.get("extra", {}).values():
+            text += "\n" + format_dump(extra)
+        return Outcome({"device": args.driver, "info": info, **d}, text)
+    report = drv.check(destructive=args.destructive)
+    return Outcome({"device": args.driver, "info": info, **report.to_dict()}, str(report),
+                   0 if report.ok else 1)

@@ -12,6 +12,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
 from ..errors import ElfError
+from ..files import read_bounded
 from .dwarf import DwarfStruct, find_struct
 from .symbols import Symbol, SymbolTable, binding_name, kind_name
 from .validate import check_elf_bytes
@@ -64,6 +65,9 @@ def _sflags(sh_flags: int) -> str:
     return "".join(c for c, bit in (("W", 1), ("A", 2), ("X", 4)) if sh_flags & bit)
 
 
+MAX_ELF = 1 << 30  # a vmlinux with full DWARF is a few hundred MiB
+
+
 class ElfImage:
     """A parsed ELF file. Open with ElfImage.open(path); load with .load(writer)."""
 
@@ -90,12 +94,7 @@ class ElfImage:
     def open(cls, path: str | Path) -> "ElfImage":
         """Read and check an ELF file; ElfError says why if it is missing, corrupt or truncated."""
         p = Path(path)
-        try:
-            data = p.read_bytes()
-        except FileNotFoundError:
-            raise ElfError(f"{p}: no such file") from None
-        except OSError as exc:
-            raise ElfError(f"{p}: cannot read: {exc.strerror}") from None
+        data = read_bounded(p, MAX_ELF, "ELF", ElfError, regular=True)
         return cls(data, str(p))
 
     def _read_segments(self) -> list[Segment]:

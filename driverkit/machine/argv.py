@@ -22,6 +22,7 @@ class Channels:
     serial_fd: int
     bios: Path | None
     ram_path: Path | None
+    guest_errors: Path | None = None  # where QEMU logs accesses it rejects (-d guest_errors)
 
 
 def qemu_binary(arch: str) -> str:
@@ -67,5 +68,7 @@ def build_argv(spec: MachineSpec, ch: Channels) -> list[str]:
         argv += ["-append", spec.append]
     for dev in spec.devices:
         argv += ["-device", dev]
+    if ch.guest_errors is not None:
+        argv += ["-d", "guest_errors", "-D", str(ch.guest_errors)]
     argv += list(spec.extra_args)
     return argv

@@ -32,6 +32,7 @@ from ..io.resource import Resource, ResourceTree
 from ..io.trace import Trace
 from ..pci.bus import PciBus
 from ..pci.firmware import wait_for_firmware
+from ..transport.guest_errors import GuestErrorLog
 from ..transport.mtree import FlatView
 from ..transport.qtest import PortBus, QtestBus, QtestChannel
 from ..transport.shm import SharedRam
@@ -119,6 +120,8 @@ class Machine:
         self._ram_fd: int | None = None
         self._event_task: asyncio.Task | None = None
         self.accel_reason = f"accel {self.spec.accel} requested"
+        self.guest_errors: GuestErrorLog | None = None
+        """QEMU's log of accesses it rejected (bad width, unassigned): see transport.guest_errors"""
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -165,8 +168,9 @@ class Machine:
                 ram_path = self.tmpdir / "ram"
                 self._ram_fd = os.open(ram_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
                 os.ftruncate(self._ram_fd, spec.memory_bytes)
+            self.guest_errors = GuestErrorLog(self.tmpdir / "guest-errors.log")
             channels = Channels(theirs[0].fileno(), theirs[1].fileno(), theirs[2].fileno(),
-                                bios, ram_path)
+                                bios, ram_path, self.guest_errors.path)
             argv = build_argv(spec, channels)
             (self.tmpdir / "cmdline").write_text(" ".join(argv) + "\n")
             self.process = QemuProcess(argv, [s.fileno() for s in theirs],

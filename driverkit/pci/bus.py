@@ -49,6 +49,16 @@ class PciBus:
         self.assign = assign  # True: we are the firmware (bare); False: keep what firmware did
         self.devices: list[PciDevice] = []
         self.roots: list[PciDevice] = []
+        self._choice: str | int | None = None
+        self._strict = False
+
+    def select(self, choice: str | int | None = None, *, strict: bool = True) -> None:
+        """How find() resolves several matches: the function at `choice` ("bb:dd.f", or an
+        index among the matches); with no choice, `strict` refuses ambiguity (the CLI) instead
+        of returning the first match (the default, for drivers of single devices)."""
+        if isinstance(choice, bool) or not isinstance(choice, (str, int, type(None))):
+            raise DeviceNotFound(f"PCI device choice {choice!r} is neither 'bb:dd.f' nor an index")
+        self._choice, self._strict = choice, strict
 
     @classmethod
     def for_host(cls, host: PciHost) -> "PciBus":
@@ -191,6 +201,23 @@ class PciBus:
             want = f"{vendor:04x}:" if vendor is not None else "*:"
             want += f"{device:04x}" if device is not None else "*"
             raise DeviceNotFound(f"no PCI device {want} (present: {have})")
+        return self._resolve(found)
+
+    def _resolve(self, found: list[PciDevice]) -> PciDevice:
+        listing = ", ".join(f"[{i}] {d.address}" for i, d in enumerate(found))
+        what = f"{found[0].vendor:04x}:{found[0].device:04x}"
+        if isinstance(self._choice, int):
+            if not 0 <= self._choice < len(found):
+                raise DeviceNotFound(f"no {what} device number {self._choice} (present: {listing})")
+            return found[self._choice]
+        if isinstance(self._choice, str):
+            for d in found:
+                if d.address == self._choice:
+                    return d
+            raise DeviceNotFound(f"no {what} device at {self._choice} (present: {listing})")
+        if self._strict and len(found) > 1:
+            raise DeviceNotFound(f"{len(found)} {what} devices match ({listing}): pick one "
+                                 "with --bdf or --index")
         return found[0]
 
     def get(self, address: str) -> PciDevice:

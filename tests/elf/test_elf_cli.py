@@ -35,5 +35,6 @@ def test_broken_file_exits_2_with_reason(tmp_path: Path):
                            "elf", str(bad), "--json"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
-    assert "truncated: 16 bytes, the ELF header alone needs 64" in proc.stderr
-    assert proc.stdout == ""
+    err = json.loads(proc.stdout)  # under --json the error is one object on stdout
+    assert "truncated: 16 bytes, the ELF header alone needs 64" in err["error"]
+    assert err["type"] == "ElfError" and proc.stderr == ""
