@@ -181,7 +181,7 @@ def _verbose(d) -> tuple[list[str], dict]:
 async def lspci_body(m, args: argparse.Namespace) -> Outcome:
     out, objs = [], []
     for d in _select(m, args, one=False):
-        obj = d.to_json()
+        obj = d.to_dict()
         ids = pci_ids()
         obj.update(vendor_name=ids.vendor(d.vendor), device_name=ids.device_name(d.vendor, d.device),
                    class_name=ids.class_name(d.class_code))

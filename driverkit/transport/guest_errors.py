@@ -37,7 +37,7 @@ class RejectedAccess:
         return (f"QEMU rejected a {self.size * 8}-bit {self.op} at offset {self.addr:#x} of "
                 f"region '{self.region}': {self.reason}")
 
-    def to_json(self) -> dict:
+    def to_dict(self) -> dict:
         return {"op": self.op, "addr": self.addr, "size": self.size, "region": self.region,
                 "reason": self.reason}
 
