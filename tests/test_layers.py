@@ -11,7 +11,7 @@ import pytest
 import driverkit
 
 PACKAGE = Path(driverkit.__file__).parent
-BASE = {"errors", "units", "results"}  # shared leaves: errors, sizes, result types
+BASE = {"errors", "units", "results", "files"}  # shared leaves: errors, sizes, result types, bounded reads
 ALLOWED = {  # driverkit.<key> may import driverkit.<value> (and itself)
     "transport": BASE,
     "mem": BASE,
