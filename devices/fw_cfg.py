@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from construct import Int8ul, Int16ul, Int32ub
 
 from driverkit.drivers import Driver, Needs
-from driverkit.errors import DeviceRefused, DriverError
+from driverkit.errors import DeviceRefused, DriverError, MemModelError
+from driverkit.mem.e820 import E820Entry, parse_fw_cfg_e820
 from driverkit.regs import RO, WO, Register, RegisterMap
 
 if TYPE_CHECKING:
@@ -27,8 +28,6 @@ FEATURE_TRADITIONAL, FEATURE_DMA = 0x1, 0x2
 DMA_SIGNATURE = 0x51454D5520434647  # "QEMU CFG", read big-endian from the DMA register
 CTL_ERROR, CTL_READ, CTL_SKIP, CTL_SELECT, CTL_WRITE = 0x1, 0x2, 0x4, 0x8, 0x10
 FILE_ENTRY = struct.Struct(">IHH56s")
-E820_ENTRY = struct.Struct("<QQI")
-E820_TYPES = {1: "RAM", 2: "reserved", 3: "ACPI", 4: "NVS", 5: "unusable"}
 
 
 class FwCfgRegs(RegisterMap):
@@ -56,17 +55,6 @@ class FwCfgFile:
     size: int
 
 
-@dataclass(frozen=True)
-class E820Entry:
-    address: int
-    length: int
-    type: int
-
-    @property
-    def kind(self) -> str:
-        return E820_TYPES.get(self.type, f"type {self.type}")
-
-
 def parse_file_dir(blob: bytes) -> list[FwCfgFile]:
     """The file directory: BE32 count, then 64-byte entries {BE32 size, BE16 key, u16, name}."""
     if len(blob) < 4:
@@ -84,11 +72,11 @@ def parse_file_dir(blob: bytes) -> list[FwCfgFile]:
 
 
 def parse_e820(blob: bytes) -> list[E820Entry]:
-    """QEMU's etc/e820: packed {LE64 address, LE64 length, LE32 type} entries."""
-    if len(blob) % E820_ENTRY.size:
-        raise DriverError(f"etc/e820 is {len(blob)} bytes, not a multiple of {E820_ENTRY.size}")
-    return [E820Entry(*E820_ENTRY.unpack_from(blob, i))
-            for i in range(0, len(blob), E820_ENTRY.size)]
+    """QEMU's etc/e820 as driverkit.mem's entries (its decoder); DriverError if malformed."""
+    try:
+        return parse_fw_cfg_e820(blob)
+    except MemModelError as exc:
+        raise DriverError(str(exc)) from None
 
 
 class FwCfg(Driver):

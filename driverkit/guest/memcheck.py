@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
 from ..errors import GuestError, MachineError
-from ..mem import MemPlan, parse_probes, plan
+from ..mem import Carveout, MemPlan, parse_probes, plan
 from ..mem.tree import comparable_lines
 from ..results import JsonResult
 from ..units import format_size
@@ -132,8 +132,7 @@ class MemCheck(JsonResult):
             "iomem": [n.to_dict() for n in rep.iomem],
             "memory_total_kb": rep.memory_total_kb,
             "memory_available_kb": rep.memory.available_kb if rep.memory else None,
-            "carveouts": [{"name": c.name, "start": c.start, "size": c.size}
-                          for c in kernel_carveouts(rep)],
+            "carveouts": [c.to_dict() for c in kernel_carveouts(rep)],
             "limits": rep.probe.limits() if rep.probe else {},
             "probes": [r.to_dict() for r in rep.probe.ranges] if rep.probe else [],
             "kernel_at": self.kernel_at,
@@ -212,20 +211,13 @@ class MemCheck(JsonResult):
 _SWIOTLB = re.compile(r"software IO TLB: mapped \[mem (0x[0-9a-f]+)-(0x[0-9a-f]+)\]")
 
 
-@dataclass(frozen=True)
-class _Carve:
-    name: str
-    start: int
-    size: int
-
-
-def kernel_carveouts(report: GuestReport) -> list[_Carve]:
+def kernel_carveouts(report: GuestReport) -> list[Carveout]:
     """The reservations the guest kernel announced: crashkernel (+low), cma, swiotlb."""
-    out = [_Carve(c.name, c.start, c.size) for c in report.carveouts]
+    out = list(report.carveouts)
     m = _SWIOTLB.search(report.dmesg)
     if m:
         a, b = int(m.group(1), 16), int(m.group(2), 16)
-        out.append(_Carve("swiotlb", a, b - a))
+        out.append(Carveout("swiotlb", a, b - a))
     return out
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from ..errors import GuestError
+from ..mem import Carveout, E820Entry, parse_e820_log
 
 _SECTION = re.compile(r"^=== DK BEGIN (\S+) ===\n(.*?)^=== DK END \1 ===$", re.M | re.S)
 _TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\] ", re.M)
@@ -190,37 +191,6 @@ def parse_memory_line(text: str) -> MemoryLine | None:
                       int(cma.group(1)) if cma else None)
 
 
-@dataclass(frozen=True)
-class E820Entry:
-    """One firmware/kernel memory map entry: [start, end] inclusive and its type word."""
-
-    start: int
-    end: int
-    type: str
-
-    @property
-    def size(self) -> int:
-        return self.end - self.start + 1
-
-
-def parse_e820(text: str, source: str = "BIOS-e820") -> list[E820Entry]:
-    """`BIOS-e820: [mem 0x...-0x...] usable` lines (source "user" for the mem=/memmap= map).
-
-    Only the first map in the text is returned: a log printed twice (console and dmesg)
-    would otherwise repeat it.
-    """
-    pat = re.compile(
-        rf"(?:^|\] ){re.escape(source)}: \[mem (0x[0-9a-fA-F]+)-(0x[0-9a-fA-F]+)\] (.+)$", re.M
-    )
-    entries: list[E820Entry] = []
-    for m in pat.finditer(normalize(text)):
-        entry = E820Entry(int(m.group(1), 16), int(m.group(2), 16), m.group(3).strip())
-        if entries and entry.start <= entries[-1].start:
-            break  # a second copy of the map begins
-        entries.append(entry)
-    return entries
-
-
 def ioremap_error(text: str) -> str | None:
     """The first `ioremap error for ...` line (x86 PAT refusing a mapping), or None."""
     m = re.search(r"ioremap error for .*$", normalize(text), re.M)
@@ -238,20 +208,12 @@ def parse_ram_buffers(text: str) -> list[tuple[int, int]]:
     return seen
 
 
-@dataclass(frozen=True)
-class Carveout:
-    """A boot-time reservation the kernel announced (crashkernel, cma)."""
-
-    name: str
-    start: int
-    size: int
-
-
 _MIB = 1 << 20
 
 
 def parse_carveouts(text: str) -> list[Carveout]:
-    """`cma: Reserved N MiB at ADDR` and crashkernel reservation lines, once each.
+    """`cma: Reserved N MiB at ADDR` and crashkernel reservation lines, once each, as
+    driverkit.mem's Carveout (the model's carve-outs are the same type).
 
     Formats (Linux 6.1): x86 `Reserving 64MB of memory at 160MB for crashkernel (System RAM:
     255MB)`; arm64 `crashkernel reserved: 0x... - 0x... (64 MB)` (end exclusive);
@@ -479,8 +441,8 @@ def parse_report(text: str | bytes) -> GuestReport:
         zoneinfo=parse_zoneinfo(sections.get("zoneinfo", "")),
         dmesg=dmesg,
         memory=parse_memory_line(dmesg),
-        e820=parse_e820(dmesg, "BIOS-e820"),
-        user_e820=parse_e820(dmesg, "user"),
+        e820=parse_e820_log(normalize(dmesg), "BIOS-e820"),
+        user_e820=parse_e820_log(normalize(dmesg), "user"),
         ram_buffers=parse_ram_buffers(dmesg),
         carveouts=parse_carveouts(dmesg),
         probe=parse_dkprobe(sections["dkprobe"]) if "dkprobe" in sections else None,

@@ -133,12 +133,18 @@ _LOG_RE = re.compile(
 
 
 def parse_e820_log(text: str, prefix: str = "BIOS-e820") -> list[E820Entry]:
-    """Read `BIOS-e820:` (or `user:`) lines from a dmesg/serial log into entries."""
-    out = []
+    """Read `BIOS-e820:` (or `user:`) lines from a dmesg/serial log into entries.
+
+    The kernel prints a map sorted, so an entry that does not start above the one before
+    begins a second copy (a console log that also holds dmesg): only the first is returned.
+    """
+    out: list[E820Entry] = []
     for m in _LOG_RE.finditer(text):
         if m.group("prefix") != prefix:
             continue
         a, b, t = int(m.group("a"), 16), int(m.group("b"), 16), m.group("t")
+        if out and a <= out[-1].addr:
+            break
         num = re.search(r"\d+", t)
         typ = _LOG_NAME_TO_TYPE.get(t) or (int(num.group()) if num else E820Type.RESERVED)
         out.append(E820Entry(a, b - a + 1, typ))

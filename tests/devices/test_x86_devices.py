@@ -10,6 +10,7 @@ from driverkit.devices.hpet import HPET_CAPS_RESET, HPET_WIDTHS, Capabilities, H
 from driverkit.devices.isa_debug_exit import IsaDebugExit, IsaDebugExitRegs, status_of
 from driverkit.devices.pci_testdev import PciTestdev, PciTestdevRegs
 from driverkit.errors import DeviceRefused, DriverError, LayoutError
+from driverkit.mem import E820Type
 from driverkit.regs import RO, RW, WO, Register
 
 # --- HPET ---------------------------------------------------------------------------------
@@ -90,8 +91,8 @@ async def test_fw_cfg_signature_files_and_e820_by_pio_and_dma(launch):
         assert "etc/e820" in {f.name for f in files}
         raw = fw.read_file("etc/e820")
         assert raw == fw.read_file("etc/e820", dma=True)
-        ram = [e for e in parse_e820(raw) if e.kind == "RAM"]
-        assert [(e.address, e.length) for e in ram] == [(0, m.spec.memory_bytes)]
+        ram = [e for e in parse_e820(raw) if e.type == E820Type.RAM]
+        assert [(e.addr, e.size) for e in ram] == [(0, m.spec.memory_bytes)]
 
 
 async def test_fw_cfg_wrong_signature_byte_order_is_caught(launch):
@@ -107,7 +108,7 @@ async def test_fw_cfg_wrong_signature_byte_order_is_caught(launch):
 def test_fw_cfg_parsers_refuse_truncated_input():
     with pytest.raises(DriverError, match="says 2 files"):
         parse_file_dir(b"\0\0\0\2" + b"\0" * 64)
-    with pytest.raises(DriverError, match="not a multiple of 20"):
+    with pytest.raises(DriverError, match="21 bytes is not a whole number of 20-byte entries"):
         parse_e820(b"\0" * 21)
 
 

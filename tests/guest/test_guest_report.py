@@ -14,20 +14,21 @@ from hypothesis import strategies as st
 
 from driverkit.errors import GuestError
 from driverkit.guest.report import (
-    E820Entry,
     IomemNode,
     iomem_find,
+    iomem_overlapping,
+    ioremap_error,
     normalize,
     parse_buddyinfo,
     parse_carveouts,
     parse_dkprobe,
-    parse_e820,
     parse_iomem,
     parse_memory_line,
     parse_report,
     split_sections,
     strip_timestamps,
 )
+from driverkit.mem import E820Entry, E820Type, parse_e820_log
 
 DATA = Path(__file__).parent / "data"
 MIB = 1 << 20
@@ -90,20 +91,20 @@ def test_memory_line_matches_reference_totals(plain, mem248):
 
 
 def test_e820_maps(plain, mem248):
-    usable = [e for e in plain.e820 if e.type == "usable"]
-    assert [(e.start, e.end) for e in usable] == [(0, 0x9FBFF), (0x100000, 0xFFDFFFF)]
+    usable = [e for e in plain.e820 if e.type == E820Type.RAM]
+    assert [(e.addr, e.last) for e in usable] == [(0, 0x9FBFF), (0x100000, 0xFFDFFFF)]
     assert plain.user_e820 == []
     assert mem248.e820 == plain.e820  # the firmware map does not see mem=
-    user_usable = [(e.start, e.end) for e in mem248.user_e820 if e.type == "usable"]
+    user_usable = [(e.addr, e.last) for e in mem248.user_e820 if e.type == E820Type.RAM]
     assert user_usable == [(0, 0x9FBFF), (0x100000, 0xF7FFFFF)]
-    assert E820Entry(0xFFE0000, 0xFFFFFFF, "reserved") in mem248.user_e820
+    assert E820Entry(0xFFE0000, 0x20000, E820Type.RESERVED) in mem248.user_e820
 
 
 def test_e820_map_from_full_console_is_not_doubled():
     # the console shows the kernel log once live and once in the dmesg report
     text = load("boot-pc-256m.log")
     assert normalize(text).count("BIOS-e820: [mem 0x0000000000100000") == 2
-    assert len(parse_e820(text)) == 7
+    assert len(parse_e820_log(normalize(text))) == 7
 
 
 def test_ram_buffers(plain, mem248):
@@ -194,7 +195,7 @@ def test_dkprobe_with_memmap_reserved():
     whole, usable = rep.probe.range(0xF800000, 0x800000), rep.probe.range(0xF800000, 0x7E0000)
     assert (whole.request, whole.ioremap) == ("ok", "fail")
     assert (usable.request, usable.ioremap, usable.rw) == ("ok", "ok", "ok")
-    assert E820Entry(0xF800000, 0xFFFFFFF, "reserved") in rep.user_e820
+    assert E820Entry(0xF800000, 0x800000, E820Type.RESERVED) in rep.user_e820
     assert rep.probe.gfp == {}  # tests=ranges only
 
 
@@ -266,3 +267,13 @@ def fmt(nodes, level=0):
 @given(trees())
 def test_iomem_round_trip(nodes):
     assert parse_iomem("\n".join(fmt(nodes)) + "\n") == nodes
+
+
+def test_iomem_lines_over_a_range_and_the_pat_refusal(mem248, plain):
+    top = iomem_overlapping(mem248.iomem, 0xF800000, 0xFFFFFFF)
+    assert [n.line() for n in top] == ["0f800000-0ffdffff : RAM buffer",
+                                       "0ffe0000-0fffffff : Reserved"]
+    assert iomem_overlapping(mem248.iomem, 0xF800000, 0xF800000) == top[:1]
+    assert ioremap_error(load("boot-pc-256m-mem248m.log")).startswith(
+        "ioremap error for 0xf800000-0x10000000")
+    assert ioremap_error(plain.dmesg) is None
