@@ -283,3 +283,27 @@ class DeviceTreeError(MemModelError, ConfigError):
 class ReservedMemoryError(DeviceTreeError):
     """A /reserved-memory region the kernel cannot honour as asked: outside RAM, over the
     kernel image, initrd or DTB, overlapping another region, or misaligned for CMA."""
+
+
+class KernelImageError(MemModelError):
+    """A kernel image (or its config) cannot be read; names the file and what was expected."""
+
+
+class NotAKernelImage(KernelImageError):
+    """The file is not a kernel image of any kind the model reads."""
+
+
+class KernelImageCorrupt(KernelImageError):
+    """A kernel image that is truncated or whose payload does not decompress to an ELF."""
+
+
+class UnknownCompression(KernelImageError):
+    """The image's payload is compressed with a method the reader does not know."""
+
+
+class KernelArchMismatch(KernelImageError):
+    """The image is a kernel for another architecture than the one asked for."""
+
+
+class KernelConfigMismatch(KernelImageError):
+    """The config file belongs to another kernel build than the image."""

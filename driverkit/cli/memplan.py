@@ -25,9 +25,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "a range a driver would map, e.g. 0xF800000:8M (repeatable)",
     )
     p.add_argument(
+        "--kernel",
+        metavar="VMLINUZ",
+        help="model this kernel build: its image layout is read from the image, its config "
+        "from config-RELEASE beside it (default: the guest scripts/build-guest built, else the "
+        "bundled description)",
+    )
+    p.add_argument(
         "--kernel-config",
         metavar="FILE",
-        help="the guest kernel's /boot/config-* (default: Debian 6.1 cloud-amd64)",
+        help="the kernel's /boot/config-* (default: the one beside --kernel)",
     )
     p.add_argument(
         "--e820",
@@ -69,6 +76,17 @@ def _read_e820(path: str) -> bytes | str:
     return data
 
 
+def default_kernel() -> str | None:
+    """The project's built guest kernel, if scripts/build-guest has run (else None)."""
+    from ..errors import ArtifactMissing
+    from ..guest.artifacts import GuestArtifacts
+
+    try:
+        return str(GuestArtifacts.locate().kernel)
+    except ArtifactMissing:
+        return None
+
+
 def run(args: argparse.Namespace) -> int:
     if args.arch != "x86_64":
         raise ConfigError(f"memplan models x86_64 guests (pc, q35), not {args.arch}")
@@ -78,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         memory=args.memory,
         cmdline=args.cmdline,
         probes=args.probe,
+        kernel=args.kernel or default_kernel(),
         kernel_config=args.kernel_config,
         e820=e820,
         strict=not args.lenient,

@@ -126,6 +126,20 @@ class MemCheck(JsonResult):
     def verdict(self) -> str:
         return "agree" if self.agree else "differ"
 
+    @property
+    def guest_release(self) -> str | None:
+        """`uname -r` of the booted guest (from its boot log)."""
+        return guest_release(self.report)
+
+    def suspects(self) -> list[str]:
+        """Which part of the model to look at for each kind of difference, once each."""
+        out: list[str] = []
+        for r in self.differences:
+            hint = suspect(r, self.plan)
+            if hint not in out:
+                out.append(hint)
+        return out
+
     def to_dict(self) -> dict:
         rep = self.report
         kernel = {
@@ -151,6 +165,8 @@ class MemCheck(JsonResult):
             "differing_rows": len(self.differences),
             "boot_seconds": self.boot_seconds,
             "notes": list(self.notes),
+            "guest_release": self.guest_release,
+            "suspects": self.suspects(),
         }
 
     def to_text(self, width: int | None = None) -> str:
@@ -161,6 +177,8 @@ class MemCheck(JsonResult):
         L = [head]
         boot = f"{self.boot_seconds:.1f} s" if self.boot_seconds is not None else "?"
         kat = f"{self.kernel_at:#x}" if self.kernel_at is not None else "unknown"
+        L.append(f"  guest kernel {self.guest_release or '?'}; model of "
+                 f"{self.plan.kernel.summary()}")
         L.append(f"  guest booted in {boot}; kernel image at {kat} (KASLR, given to the model); "
                  f"initrd {self.initrd_size} bytes")
         titles = {
@@ -202,10 +220,47 @@ class MemCheck(JsonResult):
                       f"differ)"]
             L += [f"  {r.section}: {r.key}: model {r.model!r}, kernel {r.kernel!r}"
                   for r in self.differences]
+            L += ["", "suspect:"] + [f"  {s}" for s in self.suspects()]
         return "\n".join(L) + "\n"
 
 
 # --- the kernel side ------------------------------------------------------------------------
+
+
+_RELEASE = re.compile(r"Linux version (\S+)")
+
+
+def guest_release(report: GuestReport) -> str | None:
+    """The release the guest booted ("Linux version 6.1.0-50-cloud-amd64 ...")."""
+    m = _RELEASE.search(report.dmesg)
+    return m.group(1) if m else None
+
+
+def suspect(row: Row, mp: MemPlan) -> str:
+    """The part of the model a differing row points at (module and what it models)."""
+    k = mp.kernel
+    if row.section == "iomem" and row.key.split(" : ")[-1].startswith("Kernel "):
+        return (f"the image layout read from {k.source} (driverkit/mem/kernel/vmlinux.py: "
+                "section headers -> Kernel code/rodata/data/bss)")
+    if row.section == "iomem" and "Crash kernel" in row.key:
+        return (f"crashkernel placement: rules '{k.rules.crashkernel}' for Linux "
+                f"{'.'.join(map(str, k.version))} (driverkit/mem/kernel/versions.py, boot.py), "
+                "and what is allocated before it (NODE_DATA from BTF, brk)")
+    return {
+        "iomem": "the resource tree: e820 edits (boot.py), platform nodes (platform.py), "
+                 "insertion order (tree.py)",
+        "e820": "the firmware map of QEMU + SeaBIOS (driverkit/mem/firmware.py)",
+        "e820-user": "mem=/memmap= parsing and the e820 edits (cmdline.py, e820.py)",
+        "zones": "last_pfn and zone spans from memblock memory (boot.py _zones)",
+        "memory": "present pages: memblock memory after mem=/memmap= and trimming (boot.py)",
+        "carveouts": (f"boot-time reservations: crashkernel rules '{k.rules.crashkernel}' "
+                      f"(versions.py), cma/swiotlb (boot.py), the order and sizes of earlier "
+                      f"allocations (NODE_DATA {k.node_data_size:#x} from BTF, brk)"),
+        "limits": f"allocator limits for Linux {'.'.join(map(str, k.version))} and its config "
+                  "(limits.py)",
+        "probes": "the ioremap/memremap/request_mem_region gates (gates.py) and what is "
+                  "reserved or freed (the image's freed ranges, memblock)",
+    }.get(row.section, f"section {row.section}")
 
 
 _SWIOTLB = re.compile(r"software IO TLB: mapped \[mem (0x[0-9a-f]+)-(0x[0-9a-f]+)\]")
@@ -412,8 +467,8 @@ def model_for(machine: str, memory: int | str, cmdline: str, probes: Sequence[Pr
               artifacts: GuestArtifacts, *, kernel_at: int | None = None,
               strict: bool = True, accel: str = "tcg", pmem_driver: bool = False) -> MemPlan:
     """The plan for the guest as driverkit boots it: -nodefaults, its initrd and config."""
-    return plan(machine, memory, cmdline, probes=probes, kernel_config=str(artifacts.config),
-                defaults=False, initrd_size=os.path.getsize(artifacts.initrd),
+    return plan(machine, memory, cmdline, probes=probes, kernel=str(artifacts.kernel),
+                kernel_config=str(artifacts.config), defaults=False, initrd_size=os.path.getsize(artifacts.initrd),
                 kernel_at=kernel_at, strict=strict, accel=accel, pmem_driver=pmem_driver)
 
 
@@ -435,6 +490,10 @@ def check_report(machine: str, memory: int | str, cmdline: str, probes: Sequence
     if bound:
         notes.append("the guest loaded nd_pmem for its legacy pmem before the probes ran; the "
                      "model binds it too (busy namespaceN.0, write-back PAT)")
+    booted = guest_release(report)
+    if booted and booted != mp.kernel.release:
+        notes.append(f"the guest booted {booted} but the model describes {mp.kernel.release} "
+                     f"({mp.kernel.source}): the guest cache changed under the check")
     if kat is None:
         notes.append("the guest's /proc/iomem has no 'Kernel code' line; the model put the "
                      "kernel at CONFIG_PHYSICAL_START")

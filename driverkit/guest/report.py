@@ -216,7 +216,8 @@ def parse_carveouts(text: str) -> list[Carveout]:
     driverkit.mem's Carveout (the model's carve-outs are the same type).
 
     Formats (Linux 6.1): x86 `Reserving 64MB of memory at 160MB for crashkernel (System RAM:
-    255MB)`; arm64 `crashkernel reserved: 0x... - 0x... (64 MB)` (end exclusive);
+    255MB)`; arm64 and x86 6.7+ `crashkernel reserved: 0x... - 0x... (64 MB)` (end exclusive; its low
+    part `crashkernel low memory reserved: ...`);
     `cma: Reserved 16 MiB at 0x000000000f000000` (newer kernels append ` on node -1`).
     """
     text = normalize(text)
@@ -237,6 +238,11 @@ def parse_carveouts(text: str) -> list[Carveout]:
     ):
         start, end = int(m.group(1), 16), int(m.group(2), 16)
         add(Carveout("crashkernel", start, end - start))
+    for m in re.finditer(  # 6.7+ x86, generic code
+        r"crashkernel low memory reserved: (0x[0-9a-fA-F]+) - (0x[0-9a-fA-F]+)", text
+    ):
+        start, end = int(m.group(1), 16), int(m.group(2), 16)
+        add(Carveout("crashkernel_low", start, end - start))
     return out
 
 

@@ -7,6 +7,9 @@ pages trimmed), boot allocations are made top-down (log buffer, NODE_DATA), then
 crashkernel and (with RAM above 4 GiB) the swiotlb bounce buffer. Zones and present pages
 come from memblock memory, which gives Y of "Memory: X/YK available".
 
+The kernel build (image layout, what it frees after boot, sizeof(pg_data_t), the version's
+rules) comes from a KernelDescription (driverkit.mem.kernel), read from the image itself.
+
 What is *not* predictable from the outside: physical KASLR moves the kernel image (and so
 can push a crashkernel/CMA window down); `kernel_at` pins it (default CONFIG_PHYSICAL_START,
 as with `nokaslr`).
@@ -28,6 +31,7 @@ from .cmdline import (
 )
 from .e820 import U64, E820Entry, E820Table, E820Type
 from .kconfig import KernelConfig
+from .kernel import KernelDescription, bundled_kernel
 from .memblock import Memblock
 
 MiB = 1 << 20
@@ -35,28 +39,6 @@ FOUR_G = 1 << 32
 PAGE = 4096
 ISA_END = 0x100000
 
-#: Debian 6.1.0-56-cloud-amd64 image layout, measured from /proc/iomem and memblock=debug:
-#: offsets of the Kernel code/rodata/data/bss resources from _text, and the memblock
-#: reservation (_text .. __end_of_kernel_reserve) and the _text.._end range e820 checks.
-KERNEL_LAYOUT = {
-    "code": (0x0, 0xE01EF1),
-    "rodata": (0x1000000, 0x1826FFF),
-    "data": (0x1A00000, 0x1C45DFF),
-    "bss": (0x22B1000, 0x27FFFFF),
-}
-#: Parts of that image the kernel gives to the page allocator once booted, as offsets from
-#: _text (from /proc/kallsyms; the sizes match its "Freeing ..." lines). ioremap of such a
-#: page fails like any RAM in use [measured: exactmap boot, probe in the initmem range].
-KERNEL_FREED = {
-    "SMP alternatives": (0x22A7000, 0x22B0000),  # __smp_locks: freed with one possible CPU
-    "unused decrypted memory": (0x2603000, 0x2800000),  # .bss..decrypted tail
-    "kernel image (initmem)": (0x201A000, 0x22A7000),  # __init_begin..__init_end
-    "kernel image (text/rodata gap)": (0xE02000, 0x1000000),  # mark_rodata_ro
-    "kernel image (rodata/data gap)": (0x1827000, 0x1A00000),
-}
-KERNEL_RESERVE = 0x2811000
-KERNEL_END = 0x2830000
-NODE_DATA_SIZE = 0x2B000
 CRASH_ALIGN = 16 * MiB
 CRASH_ADDR_LOW_MAX = FOUR_G
 CRASH_ADDR_HIGH_MAX = 64 << 40
@@ -100,6 +82,7 @@ class BootState:
     carveouts: list[Carveout]
     crash_resources: list[tuple[int, int, str]]
     removed_ram: list[tuple[int, int, str]]
+    kernel: KernelDescription = field(default_factory=bundled_kernel)
     log: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -170,6 +153,7 @@ def boot(
     kernel_at: int | None = None,
     reserve: Iterable[tuple[str, int, int]] = (),
     initrd: tuple[int, int] | None = None,
+    kernel: KernelDescription | None = None,
 ) -> BootState:
     """Run the model of setup_arch() over a firmware map and a parsed command line.
 
@@ -177,7 +161,10 @@ def boot(
     allocations (memblock_reserve, as early_reserve_memory does), e.g. a firmware carve-out.
     initrd: [start, end) where the loader put the initrd (early_reserve_initrd); it is moved
     when it lies outside usable RAM and handed back to the page allocator at the end.
+    kernel: the build (default: the bundled description); kconfig is the config to follow.
     """
+    kd = kernel or bundled_kernel()
+    image_end = kd.layout.end
     log: list[str] = []
     warnings = list(cl.warnings)
     t, edit_log = apply_early_params(firmware, cl)
@@ -187,21 +174,21 @@ def boot(
     phys_start = kconfig.int_value("PHYSICAL_START", 0x1000000)
     k_at = phys_start if kernel_at is None else kernel_at
     limit = min((op.limit for op in cl.early if isinstance(op, MemLimit)), default=None)
-    if limit is not None and limit < k_at + KERNEL_END:
+    if limit is not None and limit < k_at + image_end:
         warnings.append(
             f"RAM is cut at {limit:#x}, below the end of the kernel image "
-            f"({k_at + KERNEL_END:#x}): "
+            f"({k_at + image_end:#x}): "
             "expect no boot (measured: mem=0248M, i.e. 20 bytes, hangs before the first console "
             "line; memmap=8Mx248M = mem=8M boots into 'System is deadlocked on memory')"
         )
-    if not _ram_covers(t, k_at, k_at + KERNEL_END):
+    if not _ram_covers(t, k_at, k_at + image_end):
         log.append(".text .data .bss are not marked as E820_TYPE_RAM!")
         warnings.append(
-            f"the kernel image {k_at:#x}-{k_at + KERNEL_END - 1:#x} is not in the usable map: "
+            f"the kernel image {k_at:#x}-{k_at + image_end - 1:#x} is not in the usable map: "
             "the kernel forces it back to RAM (e820_add_kernel_range)"
         )
-        t.range_remove(k_at, KERNEL_END, E820Type.RAM, False)
-        t.range_add(k_at, KERNEL_END, E820Type.RAM)
+        t.range_remove(k_at, image_end, E820Type.RAM, False)
+        t.range_add(k_at, image_end, E820Type.RAM)
     # trim_bios_range
     t.range_update(0, PAGE, E820Type.RAM, E820Type.RESERVED)
     t.range_remove(0xA0000, 0x100000 - 0xA0000, E820Type.RAM, True)
@@ -223,7 +210,8 @@ def boot(
         raise MemModelError("no usable RAM left after mem=/memmap=: the kernel cannot boot")
 
     mb.reserve(0, ISA_END, "first 1 MiB (real mode, BIOS)")
-    mb.reserve(k_at, KERNEL_RESERVE, "kernel image")
+    for name, off, size in kd.reservations:  # early_reserve_memory, reserve_brk
+        mb.reserve(k_at + off, size, name)
     mb.current_limit = max_pfn * PAGE
     carveouts: list[Carveout] = []
     for name, start, size in reserve:
@@ -257,7 +245,7 @@ def boot(
                 log.append(f"Allocated new RAMDISK: [mem {new:#010x}-{new + (i1 - i0) - 1:#010x}]")
                 initrd_now = (new, new + area)
             mb.free(i0, -(-i1 // PAGE) * PAGE - i0)
-    mb.phys_alloc_range(NODE_DATA_SIZE, PAGE, 0, 0, name="NODE_DATA(0)")
+    mb.phys_alloc_range(kd.node_data_size, PAGE, 0, 0, name="NODE_DATA(0)")
 
     # CMA: dma_contiguous_reserve(max_pfn_mapped << PAGE_SHIFT)
     if cl.cma is not None and kconfig.enabled("DMA_CMA") and cl.cma.size:
@@ -277,7 +265,7 @@ def boot(
 
     crash: list[tuple[int, int, str]] = []
     if kconfig.enabled("KEXEC_CORE"):
-        _reserve_crashkernel(mb, cl, carveouts, crash, log, warnings)
+        _reserve_crashkernel(mb, cl, carveouts, crash, log, warnings, kd.rules.crashkernel)
 
     # sparse_init: the struct-page array, 2 MiB per present 128 MiB section, above 16 MiB
     sections = {s >> 27 for a, b in mb.memory for s in range(a, b, 1 << 27)}
@@ -311,7 +299,7 @@ def boot(
 
     if initrd_now is not None:  # free_initrd_mem: back to the page allocator after unpacking
         mb.free(initrd_now[0], initrd_now[1] - initrd_now[0])
-    for a, b in KERNEL_FREED.values():  # free_initmem, mark_rodata_ro, alternatives, SEV bss
+    for a, b in kd.freed.values():  # free_initmem, mark_rodata_ro, alternatives, SEV bss
         mb.free(k_at + a, b - a)
     zones = _zones(mb, max_pfn)
     return BootState(
@@ -326,6 +314,7 @@ def boot(
         carveouts=carveouts,
         crash_resources=crash,
         removed_ram=removed,
+        kernel=kd,
         log=log,
         warnings=warnings,
     )
@@ -360,18 +349,12 @@ def _reserve_cma(
         warnings.append(f"cma: Failed to reserve {size >> 20} MiB")
 
 
-def _reserve_crashkernel(
-    mb: Memblock,
-    cl: KernelCmdline,
-    carveouts: list[Carveout],
-    crash: list[tuple[int, int, str]],
-    log: list[str],
-    warnings: list[str],
-) -> None:
-    """arch/x86/kernel/setup.c reserve_crashkernel() (6.1)."""
+def _crash_request(mb: Memblock, cl: KernelCmdline,
+                   warnings: list[str]) -> tuple[int, int, bool]:
+    """parse_crashkernel(): (size, base, high) of the request; size 0 = none."""
     total = mb.phys_mem_size()
-    high = False
     size = base = 0
+    high = False
     if cl.crashkernel is not None:
         size = cl.crashkernel.size_for(total)
         base = cl.crashkernel.base
@@ -382,8 +365,27 @@ def _reserve_crashkernel(
             )
     if not size and cl.crashkernel_high is not None:
         size, base, high = cl.crashkernel_high.size, 0, True
+    return size, base, high
+
+
+def _reserve_crashkernel(
+    mb: Memblock,
+    cl: KernelCmdline,
+    carveouts: list[Carveout],
+    crash: list[tuple[int, int, str]],
+    log: list[str],
+    warnings: list[str],
+    rules: str = "x86-6.1",
+) -> None:
+    """reserve_crashkernel(): arch/x86/kernel/setup.c (6.1) or, with rules="generic",
+    kernel/crash_reserve.c reserve_crashkernel_generic() (x86 from 6.7; 6.12 read)."""
+    size, base, high = _crash_request(mb, cl, warnings)
     if not size:
         return
+    if rules == "generic":
+        _crash_generic(mb, cl, size, base, high, carveouts, crash, log, warnings)
+        return
+    total = mb.phys_mem_size()
     if not base:
         addr = 0
         if not high:
@@ -405,9 +407,7 @@ def _reserve_crashkernel(
             )
             return
     if addr >= FOUR_G:
-        low_size = max(SWIOTLB_DEFAULT + 8 * MiB, 256 * MiB)
-        if cl.crashkernel_low is not None:
-            low_size = cl.crashkernel_low.size
+        low_size = _crash_low_default() if cl.crashkernel_low is None else cl.crashkernel_low.size
         if low_size:
             low = mb.phys_alloc_range(low_size, CRASH_ALIGN, 0, CRASH_ADDR_LOW_MAX)
             if not low:
@@ -430,6 +430,16 @@ def _reserve_crashkernel(
         f"Reserving {size >> 20}MB of memory at {addr >> 20}MB for crashkernel "
         f"(System RAM: {total >> 20}MB)"
     )
+    _crash_done(addr, size, carveouts, crash)
+
+
+def _crash_low_default() -> int:
+    """DEFAULT_CRASH_KERNEL_LOW_SIZE on x86: swiotlb + 8 MiB, at least 256 MiB."""
+    return max(SWIOTLB_DEFAULT + 8 * MiB, 256 * MiB)
+
+
+def _crash_done(addr: int, size: int, carveouts: list[Carveout],
+                crash: list[tuple[int, int, str]]) -> None:
     carveouts.append(
         Carveout(
             "Crash kernel",
@@ -439,6 +449,54 @@ def _reserve_crashkernel(
         )
     )
     crash.append((addr, addr + size - 1, "Crash kernel"))
+
+
+def _crash_generic(mb: Memblock, cl: KernelCmdline, size: int, base: int, high: bool,
+                   carveouts: list[Carveout], crash: list[tuple[int, int, str]],
+                   log: list[str], warnings: list[str]) -> None:
+    """reserve_crashkernel_generic(): a low try, then above 4 GiB (with a default low part);
+    ,high tries above 4 GiB first, then low; a fixed base must be free as given."""
+    low_size = 0
+    if high:
+        low_size = _crash_low_default() if cl.crashkernel_low is None else cl.crashkernel_low.size
+        lo, hi = CRASH_ADDR_LOW_MAX, CRASH_ADDR_HIGH_MAX
+    elif base:
+        lo, hi = base, base + size
+    else:
+        lo, hi = 0, CRASH_ADDR_LOW_MAX
+    while True:
+        addr = mb.phys_alloc_range(size, CRASH_ALIGN, lo, hi)
+        if addr:
+            break
+        if base:
+            log.append("crashkernel reservation failed - memory is in use.")
+            warnings.append(
+                f"crashkernel: {size >> 20} MiB at {base:#x} is not free (memory is in use)"
+            )
+            return
+        if not high and hi == CRASH_ADDR_LOW_MAX:
+            lo, hi = CRASH_ADDR_LOW_MAX, CRASH_ADDR_HIGH_MAX
+            low_size = _crash_low_default()
+            continue
+        if high and hi == CRASH_ADDR_HIGH_MAX:
+            lo, hi = 0, CRASH_ADDR_LOW_MAX
+            continue
+        log.append(f"cannot allocate crashkernel (size:{size:#x})")
+        warnings.append(f"crashkernel: no free {size >> 20} MiB window aligned to 16 MiB")
+        return
+    if addr >= CRASH_ADDR_LOW_MAX and low_size:
+        low = mb.phys_alloc_range(low_size, CRASH_ALIGN, 0, CRASH_ADDR_LOW_MAX)
+        if not low:
+            log.append(f"cannot allocate crashkernel low memory (size:{low_size:#x}).")
+            warnings.append("crashkernel: no room for the low part below 4 GiB; nothing reserved")
+            mb.free(addr, size)
+            return
+        log.append(f"crashkernel low memory reserved: {low:#010x} - {low + low_size:#010x} "
+                   f"({low_size >> 20} MB)")
+        carveouts.append(Carveout("Crash kernel (low)", low, low_size))
+        crash.append((low, low + low_size - 1, "Crash kernel"))
+    log.append(f"crashkernel reserved: {addr:#018x} - {addr + size:#018x} ({size >> 20} MB)")
+    _crash_done(addr, size, carveouts, crash)
 
 
 def _removed_ram(

@@ -2,8 +2,8 @@
 
 Only a handful of options change the allocator model: CMA and its default size, the
 page-order limit, SLUB/SLAB, ZONE_DMA/DMA32, STRICT_DEVMEM/IO_STRICT_DEVMEM, KEXEC_CORE.
-When no config is given the model uses the Debian 12 `linux-image-6.1.0-*-cloud-amd64`
-values below (read from its /boot/config-6.1.0-56-cloud-amd64).
+When no config is given the model uses the config of the bundled kernel description
+(driverkit.mem.kernel.bundled_kernel).
 """
 
 from __future__ import annotations
@@ -15,29 +15,20 @@ from typing import Mapping
 
 from ..errors import MemModelError
 
-#: The options the model reads, as set in Debian's 6.1.0-56-cloud-amd64 config.
-DEBIAN_6_1_CLOUD_AMD64: dict[str, str] = {
-    "CONFIG_X86_64": "y",
-    "CONFIG_ZONE_DMA": "y",
-    "CONFIG_ZONE_DMA32": "y",
-    "CONFIG_SLUB": "y",
-    "CONFIG_STRICT_DEVMEM": "y",
-    "CONFIG_IO_STRICT_DEVMEM": "y",
-    "CONFIG_KEXEC_CORE": "y",
-    "CONFIG_CRASH_DUMP": "y",
-    "CONFIG_RANDOMIZE_BASE": "y",
-    "CONFIG_PHYSICAL_START": "0x1000000",
-    "CONFIG_PHYSICAL_ALIGN": "0x200000",
-    "CONFIG_SWIOTLB": "y",
-    "CONFIG_DEFERRED_STRUCT_PAGE_INIT": "y",
-    "CONFIG_MEMORY_HOTPLUG": "y",
-    "CONFIG_LOG_BUF_SHIFT": "17",
-}
-DEBIAN_6_1_VERSION = (6, 1, 192)
+#: The options the model (and the kernel description) reads; a bundled description keeps
+#: these of its build's config.
+MODEL_OPTIONS = frozenset({
+    "X86_64", "ZONE_DMA", "ZONE_DMA32", "SLUB", "SLAB", "SLOB", "STRICT_DEVMEM",
+    "IO_STRICT_DEVMEM", "KEXEC_CORE", "CRASH_DUMP", "CRASH_RESERVE", "RANDOMIZE_BASE",
+    "RANDOMIZE_MEMORY", "PHYSICAL_START", "PHYSICAL_ALIGN", "SWIOTLB", "DEFERRED_STRUCT_PAGE_INIT",
+    "MEMORY_HOTPLUG", "LOG_BUF_SHIFT", "CMA", "DMA_CMA", "CMA_SIZE_MBYTES", "ARCH_FORCE_MAX_ORDER",
+    "FORCE_MAX_ZONEORDER", "AMD_MEM_ENCRYPT", "KERNEL_LZ4", "KERNEL_XZ", "KERNEL_ZSTD",
+    "KERNEL_GZIP", "KERNEL_BZIP2", "KERNEL_LZMA", "KERNEL_LZO",
+})
 
 _LINE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 _UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
-_VERSION = re.compile(r"Linux/\S+ (\d+)\.(\d+)(?:\.(\d+))?")
+_VERSION = re.compile(r"Linux/(\S+) (\d+)\.(\d+)(?:\.(\d+))?")
 
 
 @dataclass
@@ -45,11 +36,17 @@ class KernelConfig:
     """Kconfig symbols (with the CONFIG_ prefix) and the kernel version they belong to."""
 
     options: dict[str, str] = field(default_factory=dict)
-    version: tuple[int, int, int] = DEBIAN_6_1_VERSION
+    version: tuple[int, int, int] = (0, 0, 0)
+    #: the arch of the config header ("x86" in "# Linux/x86 6.1.192 Kernel Configuration")
+    arch: str = ""
 
     @classmethod
-    def debian_cloud(cls) -> "KernelConfig":
-        return cls(dict(DEBIAN_6_1_CLOUD_AMD64), DEBIAN_6_1_VERSION)
+    def default(cls) -> "KernelConfig":
+        """The bundled kernel description's config."""
+        from .kernel import bundled_kernel
+
+        return bundled_kernel().config
+
 
     @classmethod
     def load(
@@ -57,12 +54,12 @@ class KernelConfig:
     ) -> "KernelConfig":
         """From a path to a config file, a dict ({"CMA": True} or {"CONFIG_CMA": "y"}), or None."""
         if source is None:
-            return cls.debian_cloud()
+            return cls.default()
         if isinstance(source, KernelConfig):
             return source
         if isinstance(source, Mapping):
             opts: dict[str, str] = {}
-            version = DEBIAN_6_1_VERSION
+            version = cls.default().version
             for k, v in source.items():
                 if k == "version":
                     version = _as_version(v)
@@ -86,7 +83,8 @@ class KernelConfig:
     @classmethod
     def parse(cls, text: str, name: str = "config") -> "KernelConfig":
         opts: dict[str, str] = {}
-        version = DEBIAN_6_1_VERSION
+        version = (0, 0, 0)  # a config without its "# Linux/ARCH VERSION" header line
+        arch = ""
         seen = False
         for line in text.splitlines():
             line = line.strip()
@@ -99,11 +97,12 @@ class KernelConfig:
                 seen = True
                 continue
             v = _VERSION.search(line)
-            if v and line.startswith("#"):
-                version = (int(v.group(1)), int(v.group(2)), int(v.group(3) or 0))
+            if v and line.startswith("#") and not arch:
+                arch = v.group(1)
+                version = (int(v.group(2)), int(v.group(3)), int(v.group(4) or 0))
         if not seen:
             raise MemModelError(f"{name}: no CONFIG_ lines; not a kernel config file")
-        return cls(opts, version)
+        return cls(opts, version, arch)
 
     def enabled(self, name: str) -> bool:
         key = name if name.startswith("CONFIG_") else "CONFIG_" + name

@@ -48,7 +48,7 @@ def kmalloc_max(kconfig: KernelConfig) -> int:
 
 def kmalloc_size(n: int, kconfig: KernelConfig | None = None) -> int | None:
     """What kmalloc(n) really gives (ksize), or None when it fails."""
-    kc = kconfig or KernelConfig.debian_cloud()
+    kc = kconfig or KernelConfig.default()
     if n <= 0:
         return None
     if n > kmalloc_max(kc):

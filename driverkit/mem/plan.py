@@ -29,6 +29,7 @@ from .firmware import (
 )
 from .gates import Probe, WbRange, probe
 from .kconfig import KernelConfig
+from .kernel import KernelDescription, resolve_kernel
 from .limits import limits as compute_limits
 from .platform import platform_resources
 from .resource import Resource, render, request_region
@@ -94,6 +95,7 @@ class MemPlan(JsonResult):
     cmdline: KernelCmdline
     kconfig: KernelConfig
     firmware_source: str
+    kernel: KernelDescription
     state: BootState
     iomem: Resource
     limits: dict
@@ -192,14 +194,15 @@ class MemPlan(JsonResult):
             "carveouts": [c.to_dict() for c in self.state.carveouts],
             "limits": dict(self.limits),
             "probes": [p.to_dict() for p in self.probes],
+            "kernel": {"release": self.kernel.release, "source": self.kernel.source},
         }
 
     def to_text(self) -> str:
         st = self.state
         L = [
             f"memplan: {self.machine} {format_size(self.memory)}, cmdline {self.cmdline.text!r} "
-            f"(Linux {'.'.join(map(str, self.kconfig.version[:2]))}; firmware map "
-            f"{self.firmware_source})",
+            f"(firmware map {self.firmware_source})",
+            f"kernel: {self.kernel.summary()}",
             "",
         ]
         L.append("Firmware map (BIOS-e820):")
@@ -320,6 +323,21 @@ def parse_probes(probes: Iterable) -> list[tuple[int, int]]:
     return [parse_probe(p) for p in probes]
 
 
+def _kernel_and_config(
+    kernel: "KernelDescription | str | os.PathLike[str] | None",
+    kernel_config: "str | os.PathLike[str] | Mapping[str, object] | KernelConfig | None",
+) -> tuple[KernelDescription, KernelConfig]:
+    """The build and the config to follow: a config file named with an image is that image's
+    (checked against it); a dict or KernelConfig overrides the build's own config."""
+    if isinstance(kernel, (str, os.PathLike)) and isinstance(kernel_config, (str, os.PathLike)):
+        kd = resolve_kernel(kernel, kernel_config)
+        return kd, kd.config
+    kd = resolve_kernel(kernel)
+    if kernel_config is None:
+        return kd, kd.config
+    return kd, KernelConfig.load(kernel_config)
+
+
 def plan(
     machine: str = "pc",
     memory: int | str = "256M",
@@ -335,12 +353,15 @@ def plan(
     reserve: Iterable[tuple[str, int, int]] = (),
     initrd_size: int | str = 0,
     pmem_driver: bool = False,
+    kernel: "KernelDescription | str | os.PathLike[str] | None" = None,
 ) -> MemPlan:
     """Predict what a Linux guest does with its physical memory.
 
     machine: "pc" or "q35" (QEMU names like pc-q35-7.2 work); memory: QEMU -m size;
     cmdline: the kernel command line; probes: (start, size) pairs or "START:SIZE" strings;
-    kernel_config: a /boot/config-* path or dict (default: Debian 6.1 cloud-amd64);
+    kernel: the kernel build: a KernelDescription, a vmlinuz path (read with its config-RELEASE
+    beside it, or kernel_config), or None for the bundled description (driverkit.mem.kernel);
+    kernel_config: a /boot/config-* path or dict (default: the kernel's own config);
     e820: the real firmware map (entries, raw fw_cfg etc/e820 bytes, or a dmesg text).
     kernel_at: physical _text (default CONFIG_PHYSICAL_START; KASLR moves it in reality);
     defaults: QEMU's default devices are present; False models -nodefaults, as driverkit
@@ -356,12 +377,12 @@ def plan(
     """
     m = normalize_machine(machine)
     mem = parse_size(memory, "memory")
-    kc = KernelConfig.load(kernel_config)
+    kd, kc = _kernel_and_config(kernel, kernel_config)
     cl = parse_cmdline(cmdline, strict=strict)
     fw, source = _firmware_map(m, mem, e820, accel, defaults)
     isize = parse_size(initrd_size, "initrd size")
     initrd = qemu_initrd_range(m, mem, isize, defaults=defaults) if isize else None
-    st = boot(fw, cl, kc, kernel_at=kernel_at, reserve=reserve, initrd=initrd)
+    st = boot(fw, cl, kc, kernel_at=kernel_at, reserve=reserve, initrd=initrd, kernel=kd)
     root, rb_log = build_iomem(st, platform_resources(m, mem, defaults=defaults))
     wb = _wb_ranges(fw, m)
     if pmem_driver:
@@ -381,4 +402,4 @@ def plan(
         )
         for s, n in parse_probes(probes)
     ]
-    return MemPlan(m, mem, cl, kc, source, st, root, lim, results, wb, rb_log)
+    return MemPlan(m, mem, cl, kc, source, kd, st, root, lim, results, wb, rb_log)

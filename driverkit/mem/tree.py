@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from .boot import KERNEL_LAYOUT, BootState
+from .boot import BootState
 from .e820 import E820Type, type_iomem_name
 from .platform import PlatformRes
 from .resource import (
@@ -59,20 +59,14 @@ def build_iomem(
     root = new_root()
     log: list[str] = []
     _add_platform(root, platform, "pre")
-    if kernel_nodes:
-        names = {
-            "code": "Kernel code",
-            "rodata": "Kernel rodata",
-            "data": "Kernel data",
-            "bss": "Kernel bss",
-        }
-        for key, (a, b) in KERNEL_LAYOUT.items():
+    if kernel_nodes:  # the image resources, from the kernel build's own layout
+        for name, (a, b) in state.kernel.layout.resources.items():
             insert_resource(
                 root,
                 Resource(
                     state.kernel_at + a,
                     state.kernel_at + b,
-                    names[key],
+                    name,
                     IORESOURCE_SYSTEM_RAM | IORESOURCE_BUSY,
                 ),
             )

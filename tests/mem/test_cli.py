@@ -28,7 +28,7 @@ def test_json_contract(capsys):
     )
     assert rc == 0
     obj = json.loads(capsys.readouterr().out)
-    assert set(obj) == {"iomem", "memory_total_kb", "carveouts", "limits", "probes"}
+    assert set(obj) == {"iomem", "memory_total_kb", "carveouts", "limits", "probes", "kernel"}
     assert obj["memory_total_kb"] == 253560
     names = [(n["start"], n["end"], n["name"]) for n in obj["iomem"]]
     assert (0xF800000, 0xFFDFFFF, "RAM buffer") in names
@@ -111,3 +111,14 @@ def test_console_script():
     )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["memory_total_kb"] == 261624
+
+
+def test_kernel_option_names_the_build_or_the_bad_file(tmp_path, capsys):
+    bad = tmp_path / "vmlinuz-bad"
+    bad.write_bytes(b"\x7fELF" + bytes(60))
+    assert main(["memplan", "--kernel", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: not a kernel image" in err and "expected an x86 bzImage" in err
+    assert main(["memplan", "--memory", "256M"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[1].startswith("kernel: Linux ")  # says which build it models
