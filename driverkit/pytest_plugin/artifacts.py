@@ -108,7 +108,10 @@ def _run_on(loop: asyncio.AbstractEventLoop | None, coro: Any) -> Any:
 
 def write_for(item: pytest.Item, root: Path, checkouts: list[Checkout]) -> str:
     """Collect every machine of a failing test under root/<test id>; the report section text."""
-    dest = reset_dir(root / safe_name(item.nodeid))
+    try:
+        dest = reset_dir(root / safe_name(item.nodeid))
+    except OSError as exc:  # never mask the test's own failure
+        return f"artifacts: could not write {root / safe_name(item.nodeid)}: {exc}"
     lines = [f"artifacts: {dest}"]
     for co in checkouts:
         where = dest if len(checkouts) == 1 else dest / co.label

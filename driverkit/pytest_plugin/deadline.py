@@ -1,9 +1,14 @@
-"""Per-test deadlines: cancel a hung async test, kill its machines, say where it was stuck.
+"""Per-test deadlines: stop a hung test, kill its machines, say where it was stuck.
 
-Two layers: the test coroutine runs as a task with a deadline (the normal case: it
-awaits something that never comes); a watchdog thread kills the test's QEMUs a
-moment later in case the test is blocked in synchronous code (a register poll),
-which then fails at once with MachineDied and is reported as MachineTimeout.
+Two layers. An async test's coroutine runs as a task with a deadline (the normal case: it
+awaits something that never comes). Blocked synchronous code - a sync test, or a coroutine
+stuck in a register poll or time.sleep - is stopped by a watchdog: SIGALRM (setitimer) at the
+deadline, whose handler kills the test's QEMUs and raises MachineTimeout in the main thread
+where the test runs (PEP 475: a blocking call interrupted by a signal whose handler raises
+gives up with that exception). For an async test the watchdog fires WATCHDOG_GRACE after the
+task's deadline. Where SIGALRM cannot be used (the test runs in another thread, or something
+else, e.g. pytest-timeout, owns SIGALRM) a watchdog thread only kills the QEMUs, and the
+test fails as soon as it touches its machine.
 """
 
 from __future__ import annotations
@@ -12,8 +17,9 @@ import asyncio
 import functools
 import linecache
 import os
+import signal
 import threading
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Any, Callable
 
 from ..errors import MachineTimeout
@@ -41,14 +47,41 @@ def describe_stack(frames: list[FrameType]) -> str:
     return text
 
 
-class Deadline:
-    """One test's deadline: state shared by the async guard and the watchdog thread."""
+def _line(frame: FrameType) -> str:
+    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+    return f"`{line}` in {_where(frame)}" if line else _where(frame)
 
-    def __init__(self, seconds: float, kill: Callable[[], None]) -> None:
+
+def describe_sync(frame: FrameType | None, test: CodeType | None) -> str:
+    """'`time.sleep(60)` in test_f (t.py:9)' for a test blocked in synchronous code, plus
+    where below the test's line it was ('inside QtestChannel.read (qtest.py:80)')."""
+    if frame is None:
+        return "an unknown place"
+    f: FrameType | None = frame
+    while f is not None and f.f_code is not test:
+        f = f.f_back
+    if f is None or f is frame:  # blocked in the test's own line (or its frame is not found)
+        return _line(frame)
+    return f"{_line(f)}, inside {_where(frame)}"
+
+
+def alarm_usable() -> bool:
+    """SIGALRM can interrupt the test: we are its main thread and nobody else handles it."""
+    return (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, None))
+
+
+class Deadline:
+    """One test's deadline: state shared by the async guard and the watchdog."""
+
+    def __init__(self, seconds: float, kill: Callable[[], None],
+                 test: CodeType | None = None) -> None:
         self.seconds = seconds
         self.kill = kill
+        self.test = test  # the test function's code, to say where in it a sync test was stuck
         self.what: str | None = None  # set when the deadline passed
         self._timer: threading.Timer | None = None
+        self._alarm = False
 
     @property
     def expired(self) -> bool:
@@ -59,17 +92,36 @@ class Deadline:
         err.add_note("driverkit killed the test's machine(s) at the deadline")
         return err
 
-    def start_watchdog(self) -> None:
+    def start_watchdog(self, *, grace: bool) -> None:
+        """Arm the watchdog for the deadline (+ WATCHDOG_GRACE if an async guard runs first)."""
+        delay = self.seconds + (WATCHDOG_GRACE if grace else 0.0)
+        if alarm_usable():
+            signal.signal(signal.SIGALRM, self._on_alarm)
+            signal.setitimer(signal.ITIMER_REAL, delay)
+            self._alarm = True
+            return
+
         def fire() -> None:
             if self.what is None:
                 self.what = "the test, blocked in synchronous code, to finish"
             self.kill()
 
-        self._timer = threading.Timer(self.seconds + WATCHDOG_GRACE, fire)
+        self._timer = threading.Timer(delay, fire)
         self._timer.daemon = True
         self._timer.start()
 
+    def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
+        if self.what is None:
+            stuck = describe_sync(frame, self.test)
+            self.what = f"the test, blocked in synchronous code at {stuck}, to finish"
+        self.kill()
+        raise self.error()
+
     def stop_watchdog(self) -> None:
+        if self._alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            self._alarm = False
         if self._timer is not None:
             self._timer.cancel()
 
@@ -87,6 +139,7 @@ class Deadline:
             if task in done:
                 return task.result()
             self.what = describe_stack(task.get_stack())
+            self.stop_watchdog()  # the loop is responsive: no signal may land inside it now
             self.kill()
             task.cancel()
             try:

@@ -89,12 +89,12 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
                 co.killed = True
                 proc.kill()
 
-    dl = item.stash[DEADLINE] = Deadline(timeout, kill)
     original = item.obj
+    dl = item.stash[DEADLINE] = Deadline(timeout, kill, getattr(original, "__code__", None))
     swapped = inspect.iscoroutinefunction(original) and not hasattr(original, "hypothesis")
     if swapped:
         item.obj = dl.guard(original)
-    dl.start_watchdog()
+    dl.start_watchdog(grace=swapped)
     try:
         return (yield)
     except BaseException as exc:
@@ -124,7 +124,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.sections.append(("driverkit artifacts",
                                     artifacts.write_for(item, opts.artifacts, mine)))
     elif report.when == "call" and opts.record is not None:
-        replay.record(item, mine, opts.record)
+        try:
+            replay.record(item, mine, opts.record)
+        except OSError as exc:  # the test passed; say the recording is missing, loudly
+            problem = f"{item.nodeid}: its trace could not be recorded: {exc}"
+            report.sections.append(("driverkit recording", problem))
+            notes(item.config).append(problem)
     return report
 
 

@@ -3,6 +3,8 @@ errors before any test runs)."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,12 +73,42 @@ def pytest_configure(config: pytest.Config) -> None:
     timeout = opt.driverkit_timeout
     if timeout is not None and timeout < 0:
         raise pytest.UsageError(f"--driverkit-timeout must be >= 0, got {timeout:g}")
-    opts = config.stash[OPTIONS] = Options(
-        artifacts=Path(opt.driverkit_artifacts).resolve() if opt.driverkit_artifacts else None,
+    config.stash[OPTIONS] = Options(
+        artifacts=_writable_dir("--driverkit-artifacts", opt.driverkit_artifacts),
         timeout=timeout or None,
         types=parse_types(opt.driverkit_machine),
-        record=Path(opt.driverkit_record).resolve() if opt.driverkit_record else None,
-        replay=Path(opt.driverkit_replay).resolve() if opt.driverkit_replay else None,
+        record=_writable_dir("--driverkit-record", opt.driverkit_record),
+        replay=_replay_dir(opt.driverkit_replay),
     )
-    if opts.record is not None:
-        opts.record.mkdir(parents=True, exist_ok=True)
+
+
+def _writable_dir(option: str, value: str | None) -> Path | None:
+    """The directory an option names, created if missing and proven writable (a usage error
+    at start, not an INTERNALERROR when the first test fails)."""
+    if not value:
+        return None
+    path = Path(value).resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".driverkit-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise pytest.UsageError(f"{option} {value}: not a directory driverkit can write to "
+                                f"({exc.strerror or exc})") from None
+    return path
+
+
+def _replay_dir(value: str | None) -> Path | None:
+    """--driverkit-replay DIR: an existing directory holding recorded traces."""
+    if not value:
+        return None
+    path = Path(value).resolve()
+    if not path.is_dir():
+        what = "is not a directory" if path.exists() else "does not exist"
+        raise pytest.UsageError(f"--driverkit-replay {value}: {what} (record traces into it "
+                                "with --driverkit-record DIR)")
+    if not any(path.glob("*.jsonl")):
+        raise pytest.UsageError(f"--driverkit-replay {value}: no recorded traces (*.jsonl) in "
+                                "it (record them with --driverkit-record DIR)")
+    return path

@@ -197,7 +197,7 @@ def test_failure_artifacts_and_deadlines(tmp_path):
     hang = (art / "test_failing.py__test_hangs_on_an_irq" / "summary.txt").read_text()
     assert "exited with status -9" in hang
     assert ("MachineTimeout: timed out after 0.5 s waiting for the test, blocked in synchronous "
-            "code, to finish") in res.out
+            "code at `hpet.readl(0xF0)` in test_blocks_in_sync_code (test_failing.py:") in res.out
     blocked = (art / "test_failing.py__test_blocks_in_sync_code" / "summary.txt").read_text()
     assert "exited with status -9" in blocked
 
