@@ -146,6 +146,15 @@ class LayoutError(RegisterError):
     """A register map declaration is inconsistent (overlap, overflow, misalignment)."""
 
 
+class DescriptionError(RegisterError, ConfigError):
+    """A register description file (CMSIS-SVD, SystemRDL, a fixes YAML) is malformed or
+    describes something a RegisterMap cannot hold; names the file and the element."""
+
+
+class UnknownPeripheral(DescriptionError, LookupError):
+    """The description has no peripheral / block of that name; lists the ones it has."""
+
+
 class AccessDenied(RegisterError):
     """The register's access kind forbids the operation (write to RO, read of WO)."""
 

@@ -22,7 +22,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from ..errors import ConfigError, DriverkitError
 
-NOT_COMMANDS = ("common", "pci_names", "hexdump")
+NOT_COMMANDS = ("common", "hexdump", "described", "widths")
 
 
 class UsageError(ConfigError):

@@ -12,7 +12,8 @@ from ..drivers import load
 from ..errors import ConfigError
 from ..machine.spec import MachineSpec
 from ..regs import format_dump
-from .common import Outcome, add_machine_command
+from .common import Outcome, add_machine_command, spec_from_args
+from .described import described_body
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,8 +22,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("check", "run a driver's register layout test against the live device"),
     ):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("driver", metavar="DEVICE", help="driver name, e.g. edu, hpet, fw_cfg, pl011 "
-                                      "(entry-point group driverkit.devices)")
+        p.add_argument("driver", metavar="DEVICE", nargs="?",
+                       help="driver name, e.g. edu, hpet, fw_cfg, pl011 (entry-point group "
+                       "driverkit.devices); with --svd the PERIPHERAL, with --rdl the addrmap")
+        src = p.add_mutually_exclusive_group()
+        src.add_argument("--svd", metavar="FILE", help="decode PERIPHERAL from a CMSIS-SVD file")
+        src.add_argument("--rdl", metavar="FILE", help="decode an addrmap of a SystemRDL file")
+        p.add_argument("--fixes", metavar="YAML",
+                       help="svdtools-style fixes applied to the SVD file first")
+        p.add_argument("--base", metavar="ADDR",
+                       help="where the block sits (default: the SVD file's baseAddress; "
+                       "with --bdf, the BAR)")
+        p.add_argument("--bar", type=int, default=0, help="with --svd/--rdl and --bdf: which "
+                       "BAR holds the block (default 0)")
         p.add_argument("--destructive", action="store_true",
                        help="also read/write registers with side effects (RC, W1C, WO, ...)")
         pick = p.add_mutually_exclusive_group()
@@ -37,6 +49,8 @@ def _driver(args: argparse.Namespace) -> Any:
 
 
 def _spec(args: argparse.Namespace) -> MachineSpec:
+    if args.svd or args.rdl:
+        return spec_from_args(_with_default_arch(args))
     driver = _driver(args)
     arch = args.arch or driver.needs.arch
     if arch != driver.needs.arch:
@@ -61,7 +75,18 @@ async def _probe(m, args: argparse.Namespace) -> Any:
             m.pci.select(None, strict=False)
 
 
+def _with_default_arch(args: argparse.Namespace) -> argparse.Namespace:
+    return argparse.Namespace(**{**vars(args), "arch": args.arch or "x86_64"})
+
+
 async def _body(m, args: argparse.Namespace) -> Outcome:
+    if args.svd or args.rdl:
+        return await described_body(m, args)
+    if not args.driver:
+        raise ConfigError(f"{args.command}: name a DEVICE (a driver), or use --svd/--rdl")
+    for opt in ("fixes", "base"):
+        if getattr(args, opt):
+            raise ConfigError(f"--{opt} goes with --svd or --rdl")
     drv = await _probe(m, args)
     info = drv.info()
     if args.command == "regs":
