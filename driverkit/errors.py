@@ -76,6 +76,10 @@ class MachineError(DriverkitError):
     """Something went wrong with the QEMU process or its channels."""
 
 
+class MachineStateError(MachineError):
+    """A call the machine's current state does not allow (before start, after close...)."""
+
+
 class QemuNotFound(MachineError):
     """The QEMU binary for the requested architecture is not installed."""
 

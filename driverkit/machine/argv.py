@@ -52,7 +52,9 @@ def build_argv(spec: MachineSpec, ch: Channels) -> list[str]:
     cpu = spec.cpu or ("cortex-a57" if spec.arch == "aarch64" else None)
     if cpu:
         argv += ["-cpu", cpu]
-    argv += ["-display", "none", "-nodefaults", "-no-user-config", "-no-reboot"]
+    # No -no-reboot: it turns QMP system_reset into a shutdown. A Linux guest's own reset
+    # (panic=-1, reboot) still ends the machine: Machine watches the RESET event's guest flag.
+    argv += ["-display", "none", "-nodefaults", "-no-user-config"]
     argv += ["-chardev", f"socket,id=dkqmp,fd={ch.qmp_fd}", "-mon", "chardev=dkqmp,mode=control"]
     # QEMU 7.2 looks the qtest chardev up by the fixed id "qtest" (qtest_set_chardev)
     argv += ["-chardev", f"socket,id=qtest,fd={ch.qtest_fd}", "-qtest", "chardev:qtest"]

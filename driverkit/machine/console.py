@@ -98,6 +98,16 @@ class SerialConsole:
         """Forget output received so far: the next expect only sees new output."""
         self._pos = len(self.data)
 
+    def detach(self) -> None:
+        """Stop reading and close the socket's transport, without waiting (a dropped machine)."""
+        if self._task is not None:
+            self._task.cancel()
+        if self._writer is not None:
+            self._writer.close()
+        if self._log:
+            self._log.close()
+            self._log = None
+
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()

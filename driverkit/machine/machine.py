@@ -8,21 +8,23 @@ private temp dir removed — also when the body raises or QEMU crashes.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import logging
 import os
-import shutil
 import socket
-import tempfile
 import threading
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from qemu.qmp import QMPClient
 
 from ..elf import ElfImage
 from ..errors import (
+    ArgumentTypeError,
     MachineDied,
     MachineError,
+    MachineStateError,
     MachineTimeout,
     QmpError,
 )
@@ -43,61 +45,64 @@ from .firmware import write_bare_firmware
 from .irq import IrqMonitor
 from .pcihost import MachinePciHost
 from .process import QemuProcess
+from .signals import sigterm_like_ctrl_c
 from .spec import MachineSpec
+from .state import Lifecycle, MachineState
+from .workdir import CREATED_DIRS, Leftovers, private_dir
+
+__all__ = ["CREATED_DIRS", "Machine", "MachineState"]
+log = logging.getLogger("driverkit.machine")
 
 PAGE = 4096
 QUIT_GRACE = 2.0
-CREATED_DIRS: list[Path] = []
-"""Every private dir this process made for a machine (a leak check looks them up after a run)."""
+RESET_TIMEOUT = 5.0
+_serial = itertools.count(1)
 
 
-def _sweep_stale(base: str) -> None:
-    """Remove machine dirs whose Python process was killed outright (SIGKILL skips cleanup)."""
+def _weak(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A callback for the event loop or a channel that does not keep its Machine alive."""
+    ref = weakref.WeakMethod(method)
+
+    def call(*args: Any) -> Any:
+        target = ref()
+        return None if target is None else target(*args)
+
+    return call
+
+
+def _disconnect_later(qmp: QMPClient, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+    """For a Machine dropped unclosed: end qemu.qmp's tasks (they would stay pending)."""
+
+    def run() -> None:
+        if qmp.runstate.name != "IDLE":
+            loop.create_task(qmp.disconnect())
+
+    return run
+
+
+async def _collect_events(qmp: QMPClient, on_event: Callable[[dict], None]) -> None:
     try:
-        names = os.listdir(base)
-    except OSError:
-        return
-    for name in names:
-        parts = name.split("-")
-        if len(parts) < 3 or parts[0] != "driverkit" or not parts[1].isdigit():
-            continue
-        try:
-            os.kill(int(parts[1]), 0)
-        except ProcessLookupError:
-            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
-        except OSError:
-            pass
-
-
-def _private_dir() -> Path:
-    """A 0700 temp dir, on /dev/shm when it exists so the RAM backend file lives in memory.
-
-    Its name carries our pid, so a later run can sweep dirs left by a killed process.
-    """
-    usable = os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK)
-    base = "/dev/shm" if usable else tempfile.gettempdir()
-    _sweep_stale(base)
-    path = Path(tempfile.mkdtemp(prefix=f"driverkit-{os.getpid()}-", dir=base))
-    CREATED_DIRS.append(path)
-    return path
-
-
-def _emergency_cleanup(proc: QemuProcess | None, tmp: Path | None) -> None:
-    """Last resort when a Machine is dropped unclosed: kill QEMU, remove its files."""
-    if proc is not None:
-        proc.kill()
-        proc.wait_exit(5.0)
-    if tmp is not None:
-        shutil.rmtree(tmp, ignore_errors=True)
+        async for event in qmp.events:
+            on_event(dict(event))
+    except Exception as exc:  # the QMP connection ended; close() reports real failures
+        log.debug("QMP event stream ended: %r", exc)
 
 
 class Machine:
-    """A running QEMU machine. Use as `async with Machine(MachineSpec(...)) as m`."""
+    """A running QEMU machine. Use as `async with Machine(MachineSpec(...)) as m`.
+
+    Its state (`m.state`) is one of not started, starting, running, closing, closed,
+    died; every public call checks it and says what it found. A Machine runs once.
+    """
 
     def __init__(self, spec: MachineSpec | None = None, **fields: Any) -> None:
+        if spec is not None and not isinstance(spec, MachineSpec):
+            raise ArgumentTypeError(f"Machine(spec) needs a MachineSpec, got "
+                                    f"{type(spec).__name__}")
         if spec is not None and fields:
             spec = spec.with_(**fields)
         self.spec = spec or MachineSpec(**fields)
+        self.life = Lifecycle(f"machine#{next(_serial)} ({self.spec.arch} {self.spec.machine})")
         self.io_timeout = 5.0
         self.trace = Trace()
         self.console = SerialConsole()
@@ -111,17 +116,45 @@ class Machine:
                                   guard=self.check_alive)
         self.firmware_ready = False
         """A real firmware's PCI assignment is complete (set by pci.wait_for_firmware)."""
-        self._socks: list[socket.socket] = []
+        self._held = Leftovers()
+        self._finalizer = weakref.finalize(self, self._held.release)
         self._exit: asyncio.Future[int] | None = None
-        self._pci = None
-        self._dma = None
-        self._finalizer: weakref.finalize | None = None
-        self._closed = False
-        self._ram_fd: int | None = None
+        self._pci: PciBus | None = None
+        self._dma: DmaPool | None = None
         self._event_task: asyncio.Task | None = None
+        self._ended_by = ""
         self.accel_reason = f"accel {self.spec.accel} requested"
         self.guest_errors: GuestErrorLog | None = None
         """QEMU's log of accesses it rejected (bad width, unassigned): see transport.guest_errors"""
+
+    # --- state ------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> MachineState:
+        """Where the machine is in its life (QEMU exiting on its own is noticed here too)."""
+        self._notice_exit()
+        return self.life.state
+
+    def _notice_exit(self) -> None:
+        proc = self.process
+        if (proc is not None and self.life.state in (MachineState.STARTING, MachineState.RUNNING)
+                and proc.returncode is not None):
+            why = self._ended_by or f"QEMU exited with status {proc.returncode}"
+            self.life.to(MachineState.DIED, why)
+
+    @property
+    def alive(self) -> bool:
+        return self.state is MachineState.RUNNING
+
+    def check_alive(self, what: str = "this call") -> None:
+        """Raise unless the machine is running: MachineDied if QEMU is gone, else
+        MachineStateError naming `what` and the state found."""
+        state = self.state
+        if state in (MachineState.RUNNING, MachineState.STARTING):
+            return
+        if state is MachineState.DIED and self.process is not None:
+            raise self.process.died(self._ended_by or "QEMU exited")
+        self.life.require(what, MachineState.RUNNING)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -134,8 +167,16 @@ class Machine:
 
     async def start(self) -> None:
         """Launch QEMU and connect QMP, qtest and the serial console within the deadline."""
+        if self.life.state is not MachineState.NOT_STARTED:
+            raise MachineStateError(f"Machine.start: {self.life.name} is {self.life.state.value}; "
+                                    "a Machine runs once, make a new Machine(spec) to start again")
+        self.life.to(MachineState.STARTING)
+        sigterm_like_ctrl_c()
         try:
             await asyncio.wait_for(self._start(), self.spec.startup_timeout)
+        except MachineError:
+            await self.close()
+            raise
         except asyncio.TimeoutError:
             await self.close()
             raise MachineTimeout("QEMU to start and answer QMP and qtest",
@@ -143,20 +184,27 @@ class Machine:
         except BaseException:
             await self.close()
             raise
+        if self.state is MachineState.DIED:
+            err = self._death_error() or MachineDied("QEMU exited during start")
+            await self.close()
+            raise err
+        assert self.process is not None
+        self.life.to(MachineState.RUNNING, f"QEMU pid {self.process.pid}")
 
     async def _start(self) -> None:
         if self.spec.accel == "auto":
             await self._resolve_accel()
-        spec = self.spec
-        self.tmpdir = _private_dir()
+        spec, held = self.spec, self._held
+        self.tmpdir = held.tmpdir = private_dir()
         self.console = SerialConsole(self.tmpdir / "serial.log")
         ours: list[socket.socket] = []
         theirs: list[socket.socket] = []
-        self._socks = ours  # closed by _release, whatever happens below
+        ram_fd = None
         try:  # QEMU's ends are ours to close until it inherits them (or fails to start)
             for _ in range(3):
                 a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 ours.append(a)
+                held.socks.append(a)
                 theirs.append(b)
             bios = None
             if spec.firmware == "bare":
@@ -166,40 +214,52 @@ class Machine:
             ram_path = None
             if spec.shared_ram:
                 ram_path = self.tmpdir / "ram"
-                self._ram_fd = os.open(ram_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-                os.ftruncate(self._ram_fd, spec.memory_bytes)
+                ram_fd = os.open(ram_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+                held.fds.append(ram_fd)
+                os.ftruncate(ram_fd, spec.memory_bytes)
             self.guest_errors = GuestErrorLog(self.tmpdir / "guest-errors.log")
             channels = Channels(theirs[0].fileno(), theirs[1].fileno(), theirs[2].fileno(),
                                 bios, ram_path, self.guest_errors.path)
             argv = build_argv(spec, channels)
             (self.tmpdir / "cmdline").write_text(" ".join(argv) + "\n")
-            self.process = QemuProcess(argv, [s.fileno() for s in theirs],
-                                       self.tmpdir / "qemu.stderr")
+            self.process = held.process = QemuProcess(argv, [s.fileno() for s in theirs],
+                                                      self.tmpdir / "qemu.stderr")
         finally:
             for s in theirs:
                 s.close()
-        self._finalizer = weakref.finalize(self, _emergency_cleanup, self.process, self.tmpdir)
+        log.debug("%s: QEMU pid %d: %s", self.life.name, self.process.pid, " ".join(argv))
         loop = asyncio.get_running_loop()
         self._exit = self.process.watch(loop)
-        self._exit.add_done_callback(self._on_exit)
+        self._exit.add_done_callback(_weak(self._on_exit))
 
         await self._until_alive(self.qmp.connect(ours[0]), "the QMP handshake")
-        self._event_task = loop.create_task(self._collect_events())
+        self._event_task = loop.create_task(_collect_events(self.qmp, _weak(self._on_event)))
         self._loop, self._loop_thread = loop, threading.get_ident()
-        self.qtest = QtestChannel(ours[1], timeout=self.io_timeout, on_closed=self._channel_closed,
-                                  on_posted=self._schedule_flush)
-        self.qtest.add_irq_listener(self.trace.irq)
-        self.qtest.add_irq_listener(self.irq._on_level)
-        loop.add_reader(ours[1].fileno(), self._poll_qtest)
-        await self.console.attach(ours[2], self._death_error)
-        self.qtest.sync()
+        self.qtest = qtest = QtestChannel(ours[1], timeout=self.io_timeout,
+                                          on_closed=_weak(self._channel_closed),
+                                          on_posted=_weak(self._schedule_flush))
+        qtest.add_irq_listener(self.trace.irq)
+        qtest.add_irq_listener(_weak(self.irq._on_level))
+        fd = ours[1].fileno()
+
+        def poll_qtest() -> None:  # holds the channel, not the Machine
+            qtest.poll_async()
+            if qtest.closed:
+                loop.remove_reader(fd)
+
+        loop.add_reader(fd, poll_qtest)
+        held.readers.append((loop, fd))
+        await self.console.attach(ours[2], _weak(self._death_error))
+        held.loop = loop
+        held.on_loop += [self._event_task.cancel, self.console.detach,
+                         _disconnect_later(self.qmp, loop)]
+        qtest.sync()
         await self.refresh_memory_map()
         shm = None
-        if spec.shared_ram and self._ram_fd is not None:
-            shm = SharedRam(self._ram_fd, spec.memory_bytes, [], fence=self.qtest.fence)
+        if ram_fd is not None and ram_path is not None:
+            shm = SharedRam(ram_fd, spec.memory_bytes, [], fence=qtest.fence)
             os.unlink(ram_path)  # both sides hold it open; nothing is left behind on a crash
-        self.space.attach(QtestBus(self.qtest),
-                          PortBus(self.qtest) if spec.arch == "x86_64" else None, shm)
+        self.space.attach(QtestBus(qtest), PortBus(qtest) if spec.arch == "x86_64" else None, shm)
         self.space.build_resources()
         if spec.firmware == "seabios":
             # Let SeaBIOS finish assigning BARs before anyone touches config space.
@@ -218,10 +278,21 @@ class Machine:
         self.spec = self.spec.with_(accel="kvm" if usable else "tcg")
 
     async def _until_alive(self, coro: Any, what: str) -> Any:
-        """Await `coro`, but fail with MachineDied as soon as QEMU exits."""
+        """Await `coro`, but fail with MachineDied as soon as QEMU exits.
+
+        The inner task is always finished (cancelled and awaited) before this returns, so
+        its exception is retrieved even when a deadline cancels us.
+        """
         assert self._exit is not None
         task = asyncio.ensure_future(coro)
-        done, _ = await asyncio.wait({task, self._exit}, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            done, _ = await asyncio.wait({task, self._exit}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.wait({task})
+            if not task.cancelled():
+                task.exception()  # retrieved: qemu.qmp's failure never goes unreported
         if task in done:
             if task.exception() is not None and self.process is not None:
                 # A channel failing (EOF) usually means QEMU is on its way out: say so.
@@ -229,34 +300,28 @@ class Machine:
                     raise self.process.died(f"QEMU exited while waiting for {what}") \
                         from task.exception()
             return task.result()
-        task.cancel()
-        try:
-            await task
-        except BaseException:
-            pass
         raise self._death_error() or MachineDied(f"QEMU exited while waiting for {what}")
 
-    async def _collect_events(self) -> None:
-        try:
-            async for event in self.qmp.events:
-                self.events.append(dict(event))
-        except (asyncio.CancelledError, Exception):
-            pass
+    def _on_event(self, event: dict) -> None:
+        self.events.append(event)
+        data = event.get("data") or {}
+        if event.get("event") == "RESET" and data.get("guest") and self.spec.kernel:
+            # A Linux guest resets itself on a panic (panic=-1) or a reboot: that ends it,
+            # as -no-reboot did, while a host's system_reset keeps the machine up.
+            self._ended_by = (f"the guest reset itself ({data.get('reason', 'reboot')}: a kernel "
+                              "panic with panic=-1, or a reboot)")
+            log.info("%s: %s; stopping QEMU", self.life.name, self._ended_by)
+            if self.process is not None:
+                self.process.kill()
 
     def _on_exit(self, fut: asyncio.Future) -> None:
-        for s in self._socks:  # wake any reader blocked on a channel
+        for s in self._held.socks:  # wake any reader blocked on a channel
             try:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+        self._notice_exit()
         self.irq._wake()
-
-    def _poll_qtest(self) -> None:
-        if self.qtest is None:
-            return
-        self.qtest.poll_async()
-        if self.qtest.closed:
-            asyncio.get_running_loop().remove_reader(self._socks[1].fileno())
 
     def _death_error(self) -> MachineDied | None:
         """MachineDied if QEMU has exited (or is about to), else None."""
@@ -267,7 +332,7 @@ class Machine:
         self.process.wait_exit(1.5)
         if self.process.returncode is None:
             return None
-        return self.process.died()
+        return self.process.died(self._ended_by or "QEMU exited")
 
     def _schedule_flush(self) -> None:
         """Posted writes were buffered: send them at the loop's next turn (any await)."""
@@ -286,67 +351,101 @@ class Machine:
         if self.process.returncode is None:
             return MachineDied(f"QEMU closed the qtest channel {what} but is still running",
                                stderr_tail=self.process.stderr_tail())
-        return self.process.died(f"QEMU exited {what}")
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.returncode is None and not self._closed
-
-    def check_alive(self) -> None:
-        """Raise MachineDied if QEMU is gone."""
-        if self.process is None:
-            raise MachineError("machine not started")
-        if self.process.returncode is not None:
-            raise self.process.died()
+        return self.process.died(f"QEMU exited {what}" + (f" ({self._ended_by})"
+                                                          if self._ended_by else ""))
 
     async def close(self) -> None:
-        """Quit QEMU (QMP quit, SIGTERM, SIGKILL), reap it, remove sockets and temp files."""
-        if self._closed:
-            return
-        self._closed = True
-        proc = self.process
-        try:
-            if proc is not None and proc.returncode is None and self.qmp.runstate.name == "RUNNING":
-                try:
-                    await asyncio.wait_for(self.qmp.execute("quit"), QUIT_GRACE)
-                except BaseException:
-                    pass
-                for _ in range(int(QUIT_GRACE / 0.01)):
-                    if proc.returncode is not None:
-                        break
-                    await asyncio.sleep(0.01)
-            if proc is not None:
-                await proc.terminate()
-        finally:
-            await self._release()
+        """Quit QEMU (QMP quit, SIGTERM, SIGKILL), reap it, remove sockets and temp files.
 
-    async def _release(self) -> None:
+        Failures on the way are logged; cancellation still releases everything
+        (synchronously) and then propagates.
+        """
+        state = self.state
+        if state in (MachineState.CLOSING, MachineState.CLOSED):
+            return
+        if state is MachineState.NOT_STARTED:
+            self.life.to(MachineState.CLOSED, "never started")
+            return
+        self.life.to(MachineState.CLOSING)
+        try:
+            await self._quit()
+            await self._disconnect()
+        except Exception:
+            log.warning("%s: closing failed; killing QEMU", self.life.name, exc_info=True)
+        finally:
+            self._release()
+            self.life.to(MachineState.CLOSED)
+
+    async def _quit(self) -> None:
+        proc = self.process
+        if proc is None:
+            return
+        if proc.returncode is None and self.qmp.runstate.name == "RUNNING":
+            try:
+                await asyncio.wait_for(self.qmp.execute("quit"), QUIT_GRACE)
+            except asyncio.TimeoutError:
+                log.warning("%s: QMP quit got no answer in %g s", self.life.name, QUIT_GRACE)
+            except Exception as exc:  # QEMU closing QMP while it answers is normal
+                log.debug("%s: QMP quit: %r", self.life.name, exc)
+            if self._exit is not None and not self._exit.done():
+                try:
+                    await asyncio.wait_for(asyncio.shield(self._exit), QUIT_GRACE)
+                except asyncio.TimeoutError:
+                    log.warning("%s: QEMU did not exit %g s after quit; SIGTERM",
+                                self.life.name, QUIT_GRACE)
+        await proc.terminate()
+
+    async def _disconnect(self) -> None:
         if self._event_task is not None:
             self._event_task.cancel()
+            await asyncio.wait({self._event_task})
         try:
             await asyncio.wait_for(self.qmp.disconnect(), 2.0)
-        except BaseException:
-            pass
-        if self._socks and self.qtest is not None and not self.qtest.closed:
-            try:
-                asyncio.get_running_loop().remove_reader(self._socks[1].fileno())
-            except (ValueError, OSError):
-                pass
+        except Exception as exc:  # the peer is gone; the socket is closed in _release
+            log.debug("%s: QMP disconnect: %r", self.life.name, exc)
         await self.console.close()
+
+    def _release(self) -> None:
+        """Everything outside Python: synchronous, so a cancelled close still does it."""
         self.space.unmap_all()
         if self.space.shm is not None:
             self.space.shm.close()
-        if self._ram_fd is not None:
-            os.close(self._ram_fd)
-            self._ram_fd = None
-        for s in self._socks:
-            s.close()
-        if self._finalizer is not None:
-            self._finalizer()  # kills (already reaped) and removes the temp dir
-        elif self.tmpdir is not None:
-            shutil.rmtree(self.tmpdir, ignore_errors=True)
+        self._finalizer()  # Leftovers.release: kill if alive, close fds, remove the dir
         if self._dma is not None:
             self._dma.report_leaks()
+
+    async def reset(self, timeout: float = RESET_TIMEOUT) -> None:
+        """System reset: devices and CPUs back to power-on state; the machine stays up.
+
+        Everything this Machine built is dropped too: mappings are unmapped, BAR
+        overlays and resource claims forgotten, the PCI bus enumerated afresh and the
+        DMA pool remade on next use, firmware-ready state cleared (SeaBIOS is awaited
+        again), IRQ levels cleared. Guest RAM is kept, as on real hardware.
+        """
+        self.check_alive("Machine.reset")
+        seen = len(self.events)
+        await self.execute("system_reset", timeout=timeout)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not any(e.get("event") == "RESET" for e in self.events[seen:]):
+            self.check_alive("Machine.reset")
+            if loop.time() > deadline:
+                raise MachineTimeout("QEMU's RESET event after system_reset", timeout)
+            await asyncio.sleep(0.002)
+        assert self.qtest is not None
+        self.qtest.sync()
+        if self._dma is not None:
+            self._dma.report_leaks()
+        self._pci = None
+        self._dma = None
+        self.firmware_ready = False
+        self.irq.levels.clear()
+        self.irq.counts.clear()
+        await self.refresh_memory_map()
+        self.space.reset()
+        log.info("%s: reset", self.life.name)
+        if self.spec.firmware == "seabios":
+            await wait_for_firmware(self)
 
     # --- QMP helpers ------------------------------------------------------------------------
 
@@ -355,7 +454,7 @@ class Machine:
 
         Posted qtest writes are drained first, so QEMU has done them before the command.
         """
-        self.check_alive()
+        self.check_alive(f"QMP {cmd}")
         self.sync_posted()
         try:
             return await asyncio.wait_for(self._until_alive(self.qmp.execute(cmd, args), cmd),
@@ -374,7 +473,7 @@ class Machine:
 
     def sync(self) -> None:
         """Drain posted writes and flush QEMU's pending IRQ lines (one qtest round trip)."""
-        self.check_alive()
+        self.check_alive("Machine.sync")
         assert self.qtest is not None
         self.qtest.sync()
 
@@ -429,6 +528,7 @@ class Machine:
         RAM goes through shared memory when enabled, everything else through qtest.
         Ranges nothing backs are refused unless allow_unbacked=True.
         """
+        self.check_alive("Machine.ioremap")
         return self.space.ioremap(phys, size, allow_unbacked=allow_unbacked, name=name)
 
     def iounmap(self, iomem: IoMem) -> None:
@@ -437,22 +537,27 @@ class Machine:
 
     def ioport_map(self, port: int, size: int, *, name: str = "") -> IoMem:
         """An IoMem over x86 I/O ports [port, port+size) (the kernel's ioport_map)."""
+        self.check_alive("Machine.ioport_map")
         return self.space.ioport_map(port, size, name=name)
 
     def read_phys(self, addr: int, n: int) -> bytes:
         """Bulk read of guest-physical memory (shared RAM when possible, else qtest)."""
+        self.check_alive("Machine.read_phys")
         return self.space.read_phys(addr, n)
 
     def write_phys(self, addr: int, data: bytes) -> None:
         """Bulk write of guest-physical memory (used by ELF loading and DMA buffers)."""
+        self.check_alive("Machine.write_phys")
         self.space.write_phys(addr, data)
 
     def load_elf(self, path: str | Path) -> ElfImage:
         """Write an ELF's PT_LOAD segments into guest memory (.bss zeroed); returns the ElfImage."""
+        self.check_alive("Machine.load_elf")
         return ElfImage.open(path).load(self)
 
     def request_mem_region(self, start: int, size: int, name: str) -> Resource:
         """Claim a region like the kernel: nests under non-busy regions, refuses busy ones."""
+        self.check_alive("Machine.request_mem_region")
         return self.space.request_mem_region(start, size, name)
 
     def release_mem_region(self, res: Resource) -> None:
@@ -468,7 +573,7 @@ class Machine:
     def pci(self) -> PciBus:
         """The PCI bus (enumerated on first use)."""
         if self._pci is None:
-            self.check_alive()
+            self.check_alive("Machine.pci")
             self._pci = PciBus.for_host(MachinePciHost(self))
         return self._pci
 
@@ -476,11 +581,12 @@ class Machine:
     def dma(self) -> DmaPool:
         """The DMA buffer pool (`m.dma.alloc(size, align)`; region chosen on first use)."""
         if self._dma is None:
+            self.check_alive("Machine.dma")
             self._dma = DmaPool(self.space, self.space.resources,
                                 guest_kernel=bool(self.spec.kernel),
                                 firmware_guard=self.spec.firmware != "bare")
         return self._dma
 
     def __repr__(self) -> str:
-        state = "running" if self.alive else "stopped"
+        state = self.state.value
         return f"<Machine {self.spec.arch} {self.spec.machine} {self.spec.memory_bytes >> 20}M {state}>"

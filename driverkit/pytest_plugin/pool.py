@@ -1,15 +1,14 @@
 """Machines shared by tests with the same spec (marker scope "module"/"session"), reset between.
 
-Reset between two tests: QMP system_reset (allowed for a moment despite -no-reboot) (devices and CPUs back to power-on state,
-PCI BARs unassigned), then driverkit's own state is dropped: mappings are unmapped,
-the PCI bus is enumerated afresh on next use, BAR overlays and resource claims are
-forgotten, IRQ levels, the trace and the QMP event list are cleared. Guest RAM is
+Reset between two tests: `Machine.reset()` (devices and CPUs back to power-on state,
+PCI BARs unassigned; mappings unmapped, the PCI bus enumerated afresh on next use, BAR
+overlays, resource claims, the DMA pool and IRQ levels forgotten), then the trace and
+the QMP event list are cleared. Guest RAM is
 NOT cleared (a reset does not clear it on real hardware either).
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 
 from ..errors import DriverkitError, MachineLeftUnusable
@@ -21,25 +20,7 @@ RESET_TIMEOUT = 5.0
 
 async def reset_machine(m: Machine) -> None:
     """Bring a running machine back to a fresh-looking state (see the module docstring)."""
-    m.check_alive()
-    # Machines run with -no-reboot (a guest reboot ends QEMU), which also turns QMP
-    # system_reset into a shutdown; allow this one reset, then restore the policy.
-    await m.execute("set-action", {"reboot": "reset"}, timeout=RESET_TIMEOUT)
-    await m.execute("system_reset", timeout=RESET_TIMEOUT)
-    await m.execute("set-action", {"reboot": "shutdown"}, timeout=RESET_TIMEOUT)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + RESET_TIMEOUT
-    while not any(e.get("event") == "RESET" for e in m.events):  # the reset has happened
-        if loop.time() > deadline:
-            raise DriverkitError(f"no RESET event within {RESET_TIMEOUT:g} s of system_reset")
-        await asyncio.sleep(0.002)
-    assert m.qtest is not None
-    m.qtest.sync()
-    m._pci = None
-    await m.refresh_memory_map()
-    m.space.reset()
-    m.irq.levels.clear()
-    m.irq.counts.clear()
+    await m.reset(timeout=RESET_TIMEOUT)
     m.events.clear()
     m.trace.clear()
 

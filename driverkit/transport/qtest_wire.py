@@ -34,7 +34,7 @@ FLUSH_AT = 64
 """Posted commands buffered before they are sent in one write."""
 
 IrqListener = Callable[[int, bool], None]
-DeathCheck = Callable[[str], Exception]
+DeathCheck = Callable[[str], "Exception | None"]
 """Given what was going on, returns the error for a channel QEMU closed (MachineDied...)."""
 
 
@@ -177,8 +177,9 @@ class QtestWire:
     def _raise_closed(self) -> NoReturn:
         self.closed = True
         what = self._context()
-        if self._on_closed is not None:
-            raise self._on_closed(what)
+        err = self._on_closed(what) if self._on_closed is not None else None
+        if err is not None:
+            raise err
         raise QtestError(f"qtest channel closed by QEMU {what}")
 
     def _check_usable(self) -> None:
