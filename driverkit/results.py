@@ -83,13 +83,13 @@ def overall(verdicts: Iterable[Verdict]) -> Verdict:
 
 
 def render_table(heads: Sequence[str], cells: Sequence[Sequence[str]], *,
-                 notes: Sequence[str] | None = None, indent: str = "",
-                 max_cell: int | None = None, wrap: int = 100) -> list[str]:
+                 notes: Sequence[str] | None = None, keys: Sequence[str] | None = None,
+                 indent: str = "", max_cell: int | None = None, wrap: int = 100) -> list[str]:
     """Aligned text columns (the last one unpadded) under a heading line.
 
     `notes[i]`, if given and not empty, is wrapped to `wrap` columns under row i. A row with
-    a cell longer than `max_cell` is printed as a block instead: the first cell, then one
-    `heading: value` line per other cell, so one long line does not widen the whole table.
+    a cell longer than `max_cell` is printed as a block instead, so one long line does not
+    widen the whole table: `keys[i]` (or the first cell), then `heading: value` lines.
     """
     def fits(row: Sequence[str]) -> bool:
         return max_cell is None or all(len(c) <= max_cell for c in row)
@@ -106,8 +106,9 @@ def render_table(heads: Sequence[str], cells: Sequence[Sequence[str]], *,
         if fits(row):
             out.append(line(row))
         else:
-            out.append(f"{indent}{row[0]}")
-            out += [f"{indent}  {h}: {c}" for h, c in zip(heads[1:], row[1:])]
+            first = 0 if keys else 1
+            out.append(f"{indent}{keys[i] if keys else row[0]}")
+            out += [f"{indent}  {h}: {c}" for h, c in zip(heads[first:], row[first:])]
         note = notes[i] if notes else ""
         if note:
             out += textwrap.wrap(note, wrap, initial_indent=indent + "    ",

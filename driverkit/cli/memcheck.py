@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Boot the real Linux guest (SeaBIOS, -nodefaults, TCG) with this machine, "
         "memory size and kernel command line; print the allocator model and the kernel side "
         "by side (/proc/iomem, BIOS-e820/user maps, zones, Memory: Y, carve-outs, limits, "
-        "probes), each row agree/DIFFER. Exit 0 if they agree, 1 if not, 2 on bad input.",
+        "probes), each row agree, DIFFER or info. Exit 0 if they agree, 1 if not, 2 on bad input.",
     )
     add_machine_options(p)
     add_model_options(

@@ -1,7 +1,8 @@
 """Compare the allocator model (driverkit.mem) with a real boot of the Linux guest, row by row.
 
 `compare(plan, report)` is pure: it lines up what `plan()` predicted and what the guest
-reported (GuestReport), and marks each row agree/DIFFER. `memcheck(...)` boots the guest
+reported (GuestReport) as driverkit.results Rows (the model's line as `expected`, the
+kernel's as `observed`), each marked agree, differ or info. `memcheck(...)` boots the guest
 for one configuration, then plans the same configuration with that boot's facts (kernel
 position, initrd size, the guest's own kernel config) and compares.
 
@@ -44,14 +45,10 @@ from typing import Callable, Iterable, Sequence
 from ..errors import GuestError, MachineError
 from ..mem import Carveout, MemPlan, parse_probes, plan
 from ..mem.tree import comparable_lines
-from ..results import JsonResult
+from ..results import JsonResult, Row, Verdict, overall, render_table
 from ..units import format_size
 from .artifacts import GuestArtifacts
 from .report import GuestReport, iomem_find, normalize, parse_iomem, strip_timestamps
-
-AGREE = "agree"
-DIFFER = "DIFFER"
-INFO = "info"
 
 #: model carve-out name -> the name parse_carveouts/this module give the kernel's line
 _CARVEOUT_NAMES = {
@@ -69,29 +66,9 @@ Probe = tuple[int, int]
 Progress = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class Row:
-    """One compared item: what the model says, what the kernel says, and the verdict.
-
-    `model`/`kernel` are None when that side has no such line. `verdict` is "agree",
-    "DIFFER" or "info" (shown, not part of the overall verdict).
-    """
-
-    section: str
-    key: str
-    model: str | None
-    kernel: str | None
-    verdict: str
-    note: str = ""
-
-    @property
-    def counted(self) -> bool:
-        return self.verdict != INFO
-
-    def to_dict(self) -> dict:
-        return {"section": self.section, "key": self.key, "model": self.model,
-                "kernel": self.kernel, "verdict": self.verdict, "counted": self.counted,
-                "note": self.note}
+#: How the two sides of a row are named in the table and in JSON: Row.expected is what the
+#: model predicts, Row.observed what the kernel reported.
+SIDES = ("model", "kernel")
 
 
 @dataclass
@@ -113,18 +90,19 @@ class MemCheck(JsonResult):
     @property
     def agree(self) -> bool:
         """True when every counted row agrees."""
-        return all(r.verdict != DIFFER for r in self.rows)
+        return self.verdict is Verdict.AGREE
 
     @property
     def differences(self) -> list[Row]:
-        return [r for r in self.rows if r.verdict == DIFFER]
+        return [r for r in self.rows if r.verdict is Verdict.DIFFER]
 
     def section(self, name: str) -> list[Row]:
         return [r for r in self.rows if r.section == name]
 
     @property
-    def verdict(self) -> str:
-        return "agree" if self.agree else "differ"
+    def verdict(self) -> Verdict:
+        """AGREE, or DIFFER if any counted row differs."""
+        return overall(r.verdict for r in self.rows)
 
     @property
     def guest_release(self) -> str | None:
@@ -158,8 +136,8 @@ class MemCheck(JsonResult):
                        "initrd_size": self.initrd_size, "kernel_at": self.kernel_at},
             "model": self.plan.to_dict(),
             "kernel": kernel,
-            "rows": [r.to_dict() for r in self.rows],
-            "verdict": self.verdict,
+            "rows": [r.to_dict(sides=SIDES) for r in self.rows],
+            "verdict": self.verdict.value,
             "agree": self.agree,
             "counted_rows": len(counted),
             "differing_rows": len(self.differences),
@@ -196,19 +174,12 @@ class MemCheck(JsonResult):
             rows = self.section(sec)
             if not rows:
                 continue
-            w = width or min(60, max(len(x or "-") for r in rows for x in (r.model, r.kernel)))
-            L += ["", titles.get(sec, sec), f"  {'model':<{w}}  {'kernel':<{w}}  verdict"]
-            for r in rows:
-                m = "-" if r.model is None else r.model
-                k = "-" if r.kernel is None else r.kernel
-                if len(m) > w or len(k) > w:
-                    L.append(f"  {r.key}")
-                    L.append(f"    model:  {m}")
-                    L.append(f"    kernel: {k}")
-                    L.append(f"    {r.verdict}" + (f"  ({r.note})" if r.note else ""))
-                    continue
-                L.append(f"  {m:<{w}}  {k:<{w}}  {r.verdict}"
-                         + (f"  ({r.note})" if r.note else ""))
+            cells = [("-" if r.expected is None else r.expected,
+                      "-" if r.observed is None else r.observed,
+                      r.verdict.shown + (f"  ({r.note})" if r.note else "")) for r in rows]
+            L += ["", titles.get(sec, sec)]
+            L += render_table((*SIDES, "verdict"), cells, keys=[r.key for r in rows],
+                              indent="  ", max_cell=width or 60)
         for n in self.notes:
             L += ["", f"note: {n}"]
         counted = sum(r.counted for r in self.rows)
@@ -218,7 +189,7 @@ class MemCheck(JsonResult):
         else:
             L += ["", f"verdict: DIFFER ({len(self.differences)} of {counted} counted rows "
                       f"differ)"]
-            L += [f"  {r.section}: {r.key}: model {r.model!r}, kernel {r.kernel!r}"
+            L += [f"  {r.section}: {r.key}: model {r.expected!r}, kernel {r.observed!r}"
                   for r in self.differences]
             L += ["", "suspect:"] + [f"  {s}" for s in self.suspects()]
         return "\n".join(L) + "\n"
@@ -302,7 +273,7 @@ def _aligned(section: str, model: Sequence[str], kernel: Sequence[str]) -> list[
                       kernel[b0 + i] if b0 + i < b1 else None) for i in range(n)]
         for m, k in pairs:
             line = m if m is not None else k
-            rows.append(Row(section, line.strip(), m, k, AGREE if m == k else DIFFER))
+            rows.append(Row(section, line.strip(), m, k, Verdict.of(m == k)))
     return rows
 
 
@@ -311,9 +282,9 @@ _ISA_ROM = re.compile(r"^\s*([0-9a-f]+)-[0-9a-f]+ : (Adapter ROM|Extension ROM)$
 
 def _firmware_content_row(row: Row) -> Row:
     """A legacy ROM the kernel found only in this boot: not counted (see ROM_NOTE)."""
-    m = _ISA_ROM.match(row.kernel or "") if row.model is None else None
+    m = _ISA_ROM.match(row.observed or "") if row.expected is None else None
     if m and 0xC0000 <= int(m.group(1), 16) < 0xF0000:
-        return dataclasses.replace(row, verdict=INFO, note=ROM_NOTE)
+        return dataclasses.replace(row, verdict=Verdict.INFO, note=ROM_NOTE)
     return row
 
 
@@ -365,7 +336,7 @@ def _zone_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
     m = re.search(r"last_pfn = (0x[0-9a-f]+)", text)
     got = f"last_pfn = {m.group(1)}" if m else None
     want = f"last_pfn = {mp.state.max_pfn:#x}"
-    rows.append(Row("zones", "last_pfn", want, got, AGREE if want == got else DIFFER))
+    rows.append(Row("zones", "last_pfn", want, got, Verdict.of(want == got)))
     kernel_zones = {name: span for name, span in _ZONE.findall(text)[:3]}
     for z in mp.state.zones:
         want = f"{z.name:<6} " + ("empty" if z.empty else f"{z.start:016x}-{z.end - 1:016x}")
@@ -374,7 +345,7 @@ def _zone_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
         if span:
             m = re.match(r"\[mem 0x([0-9a-f]+)-0x([0-9a-f]+)\]", span)
             got = f"{z.name:<6} " + (f"{m.group(1)}-{m.group(2)}" if m else span)
-        rows.append(Row("zones", z.name, want, got, AGREE if want == got else DIFFER))
+        rows.append(Row("zones", z.name, want, got, Verdict.of(want == got)))
     return rows
 
 
@@ -382,10 +353,10 @@ def _memory_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
     y = report.memory_total_kb
     got = f"Y = {y}K" if y is not None else None
     want = f"Y = {mp.memory_total_kb}K"
-    rows = [Row("memory", "Y", want, got, AGREE if want == got else DIFFER,
+    rows = [Row("memory", "Y", want, got, Verdict.of(want == got),
                 "present pages x 4K")]
     x = report.memory.available_kb if report.memory else None
-    rows.append(Row("memory", "X", None, f"X = {x}K" if x is not None else None, INFO,
+    rows.append(Row("memory", "X", None, f"X = {x}K" if x is not None else None, Verdict.INFO,
                     "available at that point; not modelled"))
     return rows
 
@@ -399,7 +370,7 @@ def _carveout_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
     for c in mp.state.carveouts:
         key = _CARVEOUT_NAMES.get(c.name)
         if key is None:
-            rows.append(Row("carveouts", c.name, fmt(c.name, c.start, c.size), None, INFO,
+            rows.append(Row("carveouts", c.name, fmt(c.name, c.start, c.size), None, Verdict.INFO,
                             "model bookkeeping; the kernel does not announce it"))
         else:
             model[key] = fmt(key, c.start, c.size)
@@ -408,12 +379,12 @@ def _carveout_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
     for key in sorted(set(model) | set(kernel),
                       key=lambda k: (known.index(k) if k in known else len(known), k)):
         m, k = model.get(key), kernel.get(key)
-        rows.append(Row("carveouts", key, m, k, AGREE if m == k else DIFFER))
+        rows.append(Row("carveouts", key, m, k, Verdict.of(m == k)))
     if "cma" not in model and "cma" not in kernel and re.search(r"(^|\s)cma=", mp.cmdline.text):
         note = "" if mp.kconfig.enabled("CMA") else "this kernel has no CONFIG_CMA: cma= ignored"
-        rows.append(Row("carveouts", "cma", "no CMA", "no CMA", AGREE, note))
+        rows.append(Row("carveouts", "cma", "no CMA", "no CMA", Verdict.AGREE, note))
     elif not model and not kernel:
-        rows.append(Row("carveouts", "none", "none", "none", AGREE,
+        rows.append(Row("carveouts", "none", "none", "none", Verdict.AGREE,
                         "no crashkernel/cma/swiotlb reserved"))
     return rows
 
@@ -427,9 +398,9 @@ def _limit_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
         m = None if want is None else f"{key} {want}"
         k = None if have is None else f"{key} {have}"
         if key in ESTIMATED_LIMITS:
-            rows.append(Row("limits", key, m, k, INFO, "model estimate, not counted"))
+            rows.append(Row("limits", key, m, k, Verdict.INFO, "model estimate, not counted"))
         else:
-            rows.append(Row("limits", key, m, k, AGREE if m == k else DIFFER))
+            rows.append(Row("limits", key, m, k, Verdict.of(m == k)))
     return rows
 
 
@@ -449,7 +420,7 @@ def _probe_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
             k = _norm_outcome(got[kkey]) if kkey in got else None
             rows.append(Row("probes", f"{name} {mkey}", f"{name} {mkey} {m}",
                             None if k is None else f"{name} {mkey} {k}",
-                            AGREE if m == k else DIFFER))
+                            Verdict.of(m == k)))
     return rows
 
 

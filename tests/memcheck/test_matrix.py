@@ -25,9 +25,6 @@ import pytest_asyncio
 from driverkit.errors import ArtifactMissing
 from driverkit.guest import GuestArtifacts
 from driverkit.guest.memcheck import (
-    AGREE,
-    DIFFER,
-    INFO,
     ROM_NOTE,
     MemCheck,
     compare,
@@ -36,6 +33,7 @@ from driverkit.guest.memcheck import (
 )
 from driverkit.mem import plan
 from driverkit.mem.kernel import KernelDescription, read_kernel
+from driverkit.results import Verdict
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -211,8 +209,8 @@ async def test_model_agrees_with_the_kernel(case: Case, booted) -> None:
     case = _for_guest(case, GuestArtifacts.locate())
     assert mc.agree, mc.to_text()
     iomem = mc.section("iomem")
-    assert iomem and all(r.verdict == AGREE or r.note == ROM_NOTE for r in iomem)
-    kernel_lines = [r.kernel.strip() for r in iomem if r.kernel]
+    assert iomem and all(r.verdict == Verdict.AGREE or r.note == ROM_NOTE for r in iomem)
+    kernel_lines = [r.observed.strip() for r in iomem if r.observed]
     assert any(line.endswith(": System RAM") for line in kernel_lines)
     for line in case.iomem:  # the ground truth this case was measured with
         assert line in kernel_lines, f"{line!r} not in the kernel's /proc/iomem"
@@ -221,17 +219,17 @@ async def test_model_agrees_with_the_kernel(case: Case, booted) -> None:
         assert mc.report.memory_total_kb == case.memory_total_kb
     probes = mc.section("probes")
     assert len(probes) == 4 * len(case.probes)
-    assert all(r.verdict == AGREE for r in probes)
+    assert all(r.verdict == Verdict.AGREE for r in probes)
     assert sorted(c.name for c in kernel_carveouts(mc.report)) == sorted(case.carveouts)
     if case.ioremap is not None:
         assert tuple(r.ioremap for r in mc.report.probe.ranges) == case.ioremap
-    assert [r.verdict for r in mc.section("limits") if r.counted] == [AGREE] * 3
+    assert [r.verdict for r in mc.section("limits") if r.counted] == [Verdict.AGREE] * 3
 
 
 async def test_cma_is_refused_by_this_kernel(booted) -> None:
     mc = await booted(BY_ID["pc-256M-cma"])
     (row,) = [r for r in mc.section("carveouts") if r.key == "cma"]
-    assert (row.model, row.kernel, row.verdict) == ("no CMA", "no CMA", AGREE)
+    assert (row.expected, row.observed, row.verdict) == ("no CMA", "no CMA", Verdict.AGREE)
     assert mc.plan.limits["cma_total"] == 0
     assert "CmaTotal" not in mc.report.meminfo or mc.report.meminfo["CmaTotal"] == 0
     assert "cma: Reserved" not in mc.report.dmesg
@@ -243,7 +241,7 @@ async def test_a_wrong_model_is_reported_row_by_row(booted) -> None:
     wrong = plan("pc", "256M", "mem=240M", probes=mc.probes, defaults=False, kernel=mc.plan.kernel,
                  initrd_size=mc.initrd_size, kernel_at=mc.kernel_at)
     rows = compare(wrong, mc.report)
-    differ = {(r.section, r.key) for r in rows if r.verdict == DIFFER}
+    differ = {(r.section, r.key) for r in rows if r.verdict == Verdict.DIFFER}
     assert ("memory", "Y") in differ
     assert ("iomem", "00100000-0effffff : System RAM") in differ
     assert ("zones", "DMA32") in differ and ("zones", "last_pfn") in differ
@@ -264,11 +262,12 @@ async def test_a_legacy_rom_found_in_one_boot_is_shown_not_counted(booted) -> No
     seen = dataclasses.replace(mc.report, sections={**mc.report.sections,
                                                      "iomem": text[:at] + rom + text[at:]})
     rows = compare(mc.plan, seen)
-    (row,) = [r for r in rows if r.kernel and "Adapter ROM" in r.kernel]
-    assert (row.model, row.verdict, row.counted) == (None, INFO, False)
-    assert [r for r in rows if r.verdict == DIFFER] == []
+    (row,) = [r for r in rows if r.observed and "Adapter ROM" in r.observed]
+    assert (row.expected, row.verdict, row.counted) == (None, Verdict.INFO, False)
+    assert [r for r in rows if r.verdict == Verdict.DIFFER] == []
     # anything else the model lacks still counts
     extra = "10000000000-10000000fff : System RAM\n"  # past everything the guest has
     other = dataclasses.replace(mc.report, sections={**mc.report.sections,
                                                       "iomem": text + extra})
-    assert [r.kernel for r in compare(mc.plan, other) if r.verdict == DIFFER] == [extra.strip()]
+    differ = [r.observed for r in compare(mc.plan, other) if r.verdict == Verdict.DIFFER]
+    assert differ == [extra.strip()]
