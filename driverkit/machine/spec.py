@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field, replace
+from os import PathLike, fspath
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -17,9 +19,54 @@ ACCELS = ("tcg", "kvm", "auto")  # auto: KVM if a real probe runs a guest on it,
 FIRMWARES = ("bare", "seabios", "direct")
 
 
+def _strings(name: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{name} must be a list of strings, got {type(value).__name__} "
+                          f"{value!r}")
+    bad = [v for v in value if not isinstance(v, str)]
+    if bad:
+        raise ConfigError(f"{name} must hold strings only; {bad[0]!r} is a {type(bad[0]).__name__}")
+    return tuple(value)
+
+
+def _check_types(spec: "MachineSpec") -> None:
+    """Wrong types are ConfigErrors here, not TypeErrors (or silent acceptance) later."""
+    for name in ("arch", "accel", "firmware", "machine", "kernel", "initrd", "append", "cpu"):
+        value = getattr(spec, name)
+        if isinstance(value, PathLike) and name in ("firmware", "kernel", "initrd"):
+            value = fspath(value)
+            object.__setattr__(spec, name, value)
+        if not (isinstance(value, str) or (value is None and name not in
+                                           ("arch", "accel", "firmware"))):
+            raise ConfigError(f"{name} must be a string, got {type(value).__name__} {value!r}")
+    if isinstance(spec.memory, bool) or not isinstance(spec.memory, (int, str)):
+        raise ConfigError(f"memory must be bytes (int) or a size like '256M', got "
+                          f"{type(spec.memory).__name__} {spec.memory!r}")
+    if not isinstance(spec.shared_ram, bool):
+        raise ConfigError(f"shared_ram must be True or False, got {spec.shared_ram!r}")
+    if isinstance(spec.startup_timeout, bool) or not isinstance(spec.startup_timeout,
+                                                                (int, float)):
+        raise ConfigError(f"startup_timeout must be seconds (a number), got "
+                          f"{spec.startup_timeout!r}")
+    if isinstance(spec.devices, str):
+        raise ConfigError("devices must be a list of -device strings, not one string")
+    object.__setattr__(spec, "devices", _strings("devices", spec.devices))
+    extra_args = spec.extra_args
+    if isinstance(extra_args, str):  # one string is split as a shell would: "-S -d int"
+        extra_args = shlex.split(extra_args)
+    object.__setattr__(spec, "extra_args", _strings("extra_args", extra_args))
+    if not isinstance(spec.extra, dict):
+        raise ConfigError(f"extra must be a dict, got {type(spec.extra).__name__}")
+
+
 @dataclass(frozen=True)
 class MachineSpec:
-    """What to launch. Defaults: x86_64 q35, 256 MiB, bare firmware, TCG."""
+    """What to launch. Defaults: x86_64 q35, 256 MiB, bare firmware, TCG.
+
+    Types are checked first (ConfigError): strings where strings go, bool for
+    shared_ram, lists of strings for devices and extra_args. extra_args given as one
+    string is split as a shell would ("-S -d int" -> ["-S", "-d", "int"]).
+    """
 
     arch: str = "x86_64"
     machine: str | None = None
@@ -37,6 +84,7 @@ class MachineSpec:
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
+        _check_types(self)
         if self.arch not in ARCHES:
             raise ConfigError(f"arch {self.arch!r} not supported; choose one of {', '.join(ARCHES)}")
         machine = self.machine or DEFAULT_MACHINE[self.arch]
@@ -62,10 +110,6 @@ class MachineSpec:
         if self.firmware == "direct" and (self.arch == "x86_64" or self.kernel is None):
             raise ConfigError("firmware 'direct' (QEMU enters -kernel itself) is for an arm "
                               "machine with a kernel; x86 boots a kernel through 'seabios'")
-        if isinstance(self.devices, str):
-            raise ConfigError("devices must be a list of -device strings, not one string")
-        object.__setattr__(self, "devices", tuple(self.devices))
-        object.__setattr__(self, "extra_args", tuple(self.extra_args))
         for name in ("kernel", "initrd"):
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():

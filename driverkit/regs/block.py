@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import BoundsError, LayoutError
+from ..errors import BoundsError, LayoutError, RegisterError
 from .register import BoundRegister, Register
 
 if TYPE_CHECKING:
@@ -234,6 +234,14 @@ class RegisterBlock:
         self.iomem = iomem
         self.base = base
         self.path = path
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # `regs.id = 5` would silently replace the register's accessor with an int.
+        if name in type(self)._member_names.values():
+            raise RegisterError(
+                f"{type(self).__name__}.{name} is a register, not an attribute: write it "
+                f"with .{name}.write({value!r})")
+        object.__setattr__(self, name, value)
 
     def _bind_member(self, member: Member) -> Any:
         name = type(self)._member_names.get(id(member))
