@@ -145,6 +145,21 @@ def emit(args: argparse.Namespace, obj: Any, text: str) -> None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
+def add_svg(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--svg", metavar="FILE", help=f"also draw {what} to FILE (SVG)")
+
+
+def write_svg(args: argparse.Namespace, render: Callable[[], str]) -> None:
+    """Write --svg FILE when given; an unwritable path is a ConfigError with the reason."""
+    if not getattr(args, "svg", None):
+        return
+    try:
+        with open(args.svg, "w", encoding="utf-8") as f:
+            f.write(render())
+    except OSError as exc:
+        raise ConfigError(f"--svg {args.svg}: {exc.strerror}") from None
+
+
 def add_model_options(parser: argparse.ArgumentParser, probe_help: str) -> None:
     """The allocator-model options memplan and memcheck share: command line, probes, leniency."""
     parser.add_argument(

@@ -12,7 +12,7 @@ import asyncio
 import sys
 
 from ..errors import ConfigError
-from .common import add_json, add_machine_options, add_model_options, emit
+from .common import add_json, add_machine_options, add_model_options, add_svg, emit, write_svg
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=120.0,
         help="seconds to wait for the guest's reports (default 120)",
     )
+    add_svg(p, "the model and the kernel side by side, differences marked")
     add_json(p)
     p.set_defaults(func=run)
 
@@ -69,5 +70,16 @@ def run(args: argparse.Namespace) -> int:
             progress=_progress,
         )
     )
+    write_svg(args, lambda: _svg(result))
     emit(args, result.to_dict(), result.to_text())
     return 0 if result.agree else 1
+
+
+def _svg(result) -> str:
+    from ..guest.memcheck import kernel_carveouts
+    from ..mem.svg import render_compare
+
+    return render_compare(f"memcheck {result.machine} {result.memory >> 20}M  cmdline: "
+                          f"{result.cmdline or '(empty)'}", result.plan.iomem.children,
+                          result.plan.state.carveouts, result.report.iomem,
+                          kernel_carveouts(result.report))

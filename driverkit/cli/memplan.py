@@ -12,7 +12,7 @@ import sys
 from ..errors import ConfigError
 from ..files import read_bounded
 from ..mem import plan
-from .common import add_json, add_machine_options, add_model_options, emit
+from .common import add_json, add_machine_options, add_model_options, add_svg, emit, write_svg
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--pmem-driver", action="store_true",
                    help="nd_pmem is bound to memmap=N!A regions (as in the project's guest)")
     p.add_argument("--iomem", action="store_true", help="print only the predicted /proc/iomem text")
-    p.add_argument("--svg", metavar="FILE", help="also draw the physical memory map to FILE")
+    add_svg(p, "the physical memory map (every range at its address, kinds coloured)")
     add_json(p)
     p.set_defaults(func=run)
 
@@ -105,12 +105,7 @@ def run(args: argparse.Namespace) -> int:
         defaults=args.qemu_defaults,
         pmem_driver=args.pmem_driver,
     )
-    if args.svg:
-        try:
-            with open(args.svg, "w", encoding="utf-8") as f:
-                f.write(mp.to_svg())
-        except OSError as exc:
-            raise ConfigError(f"--svg {args.svg}: {exc.strerror}") from None
+    write_svg(args, mp.to_svg)
     if args.iomem and not args.json:
         sys.stdout.write(mp.iomem_text())
         return 0
