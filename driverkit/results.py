@@ -18,7 +18,9 @@ import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+V = TypeVar("V")
 
 
 class Verdict(StrEnum):
@@ -47,17 +49,18 @@ class Verdict(StrEnum):
 
 
 @dataclass(frozen=True)
-class Row:
+class Row(Generic[V]):
     """One claim next to one observation, and the verdict.
 
-    `expected`/`observed` are None where that side has nothing to say; `section` groups
-    rows (memcheck's "iomem", "limits", ...), `key` names the row within it.
+    `expected`/`observed` (text in memcheck and the demo, integers in the register check)
+    are None where that side has nothing to say; `section` groups rows (memcheck's "iomem",
+    "limits", ...; the register check's register), `key` names the row within it.
     """
 
     section: str
     key: str
-    expected: str | None
-    observed: str | None
+    expected: V | None
+    observed: V | None
     verdict: Verdict
     note: str = ""
 

@@ -9,7 +9,7 @@ tests use nothing else.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from driverkit.errors import ConfigError, DriverError
@@ -96,9 +96,8 @@ class Driver:
                                        destructive=destructive)
         for prefix, regs in self.extra_maps().items():
             more = type(regs).check(regs.iomem, base=regs.base, destructive=destructive)
-            for f in more.findings:
-                f.register = f"{prefix}.{f.register}"
-            report.findings += more.findings
+            report.findings += [replace(f, section=f"{prefix}.{f.section}")
+                                for f in more.findings]
             report.target += f" + {prefix} {more.target}"
         return report
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..results import JsonResult, Verdict, overall, render_table
+from ..results import JsonResult, Row, Verdict, overall, render_table
 from .shape import WIDTHS
 
 if TYPE_CHECKING:
@@ -28,25 +28,30 @@ VOLATILE_GAP = 0.002
 TEST_ORDER = ("reset", "widths", "writes", "restore", "w1c", "w1s", "read-to-clear", "volatile")
 
 
-@dataclass
-class Finding:
-    """One test of one register: what the declaration expects, what the device did, and the
-    verdict in driverkit's words (results.Verdict: agree, differ, info, skipped)."""
+@dataclass(frozen=True, kw_only=True)
+class Finding(Row[int]):
+    """One test of one register, as a results.Row: the section is the register's path, the
+    key the test; the values the declaration expects and the device showed, and the verdict
+    (agree, differ, info, skipped). Where on the device: offset, width, access."""
 
-    register: str
     offset: int
     width: int
     access: str
-    test: str
-    verdict: Verdict
-    note: str = ""
-    expected: int | None = None
-    observed: int | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    @property
+    def register(self) -> str:
+        """The register's path in its map (the row's section)."""
+        return self.section
+
+    @property
+    def test(self) -> str:
+        """Which test this is: reset, widths, writes, ... (the row's key)."""
+        return self.key
+
+    def to_dict(self, sides: tuple[str, str] = ("expected", "observed")) -> dict[str, Any]:
         return {"register": self.register, "offset": self.offset, "width": self.width,
                 "access": self.access, "test": self.test, "verdict": self.verdict.value,
-                "note": self.note, "expected": self.expected, "observed": self.observed}
+                "note": self.note, sides[0]: self.expected, sides[1]: self.observed}
 
 
 @dataclass
@@ -134,17 +139,8 @@ class _Checker:
     ) -> None:
         d = r.decl
         self.report.findings.append(
-            Finding(
-                r.path,
-                r.offset,
-                d.width,
-                d.short_access(),
-                test,
-                verdict,
-                note,
-                expected,
-                observed,
-            )
+            Finding(r.path, test, expected, observed, verdict, note,
+                    offset=r.offset, width=d.width, access=d.short_access())
         )
 
     # --- phase 1: reads -------------------------------------------------------------------
