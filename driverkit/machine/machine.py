@@ -80,6 +80,16 @@ def _disconnect_later(qmp: QMPClient, loop: asyncio.AbstractEventLoop) -> Callab
     return run
 
 
+async def _settle(task: asyncio.Future) -> None:
+    """Finish a helper task (cancel it if still running) and retrieve its exception, so
+    a failure the caller no longer waits for is never reported as 'never retrieved'."""
+    if not task.done():
+        task.cancel()
+        await asyncio.wait({task})
+    if not task.cancelled():
+        task.exception()
+
+
 async def _collect_events(qmp: QMPClient, on_event: Callable[[dict], None]) -> None:
     try:
         async for event in qmp.events:
@@ -234,27 +244,33 @@ class Machine:
 
         await self._until_alive(self.qmp.connect(ours[0]), "the QMP handshake")
         self._event_task = loop.create_task(_collect_events(self.qmp, _weak(self._on_event)))
-        self._loop, self._loop_thread = loop, threading.get_ident()
-        self.qtest = qtest = QtestChannel(ours[1], timeout=self.io_timeout,
-                                          on_closed=_weak(self._channel_closed),
-                                          on_posted=_weak(self._schedule_flush))
-        qtest.add_irq_listener(self.trace.irq)
-        qtest.add_irq_listener(_weak(self.irq._on_level))
-        fd = ours[1].fileno()
+        # QEMU's memory map is read while qtest and the serial port are set up (one QMP round
+        # trip off the launch path).
+        mtree = loop.create_task(self.mtree_text())
+        try:
+            self._loop, self._loop_thread = loop, threading.get_ident()
+            self.qtest = qtest = QtestChannel(ours[1], timeout=self.io_timeout,
+                                              on_closed=_weak(self._channel_closed),
+                                              on_posted=_weak(self._schedule_flush))
+            qtest.add_irq_listener(self.trace.irq)
+            qtest.add_irq_listener(_weak(self.irq._on_level))
+            fd = ours[1].fileno()
 
-        def poll_qtest() -> None:  # holds the channel, not the Machine
-            qtest.poll_async()
-            if qtest.closed:
-                loop.remove_reader(fd)
+            def poll_qtest() -> None:  # holds the channel, not the Machine
+                qtest.poll_async()
+                if qtest.closed:
+                    loop.remove_reader(fd)
 
-        loop.add_reader(fd, poll_qtest)
-        held.readers.append((loop, fd))
-        await self.console.attach(ours[2], _weak(self._death_error))
-        held.loop = loop
-        held.on_loop += [self._event_task.cancel, self.console.detach,
-                         _disconnect_later(self.qmp, loop)]
-        qtest.sync()
-        await self.refresh_memory_map()
+            loop.add_reader(fd, poll_qtest)
+            held.readers.append((loop, fd))
+            await self.console.attach(ours[2], _weak(self._death_error))
+            held.loop = loop
+            held.on_loop += [self._event_task.cancel, self.console.detach,
+                             _disconnect_later(self.qmp, loop)]
+            qtest.sync()
+            self.space.set_flat(FlatView.parse(await mtree))
+        finally:
+            await _settle(mtree)
         shm = None
         if ram_fd is not None and ram_path is not None:
             shm = SharedRam(ram_fd, spec.memory_bytes, [], fence=qtest.fence)
@@ -288,11 +304,7 @@ class Machine:
         try:
             done, _ = await asyncio.wait({task, self._exit}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            if not task.done():
-                task.cancel()
-                await asyncio.wait({task})
-            if not task.cancelled():
-                task.exception()  # retrieved: qemu.qmp's failure never goes unreported
+            await _settle(task)
         if task in done:
             if task.exception() is not None and self.process is not None:
                 # A channel failing (EOF) usually means QEMU is on its way out: say so.
