@@ -328,8 +328,8 @@ class QemuSession:
         assert self.process is not None
         self.process.wait_exit(1.5)
         if self.process.returncode is None:
-            return MachineDied(f"QEMU closed the qtest channel {what} but is still running",
-                               stderr_tail=self.process.stderr_tail())
+            return MachineError(f"the qtest channel closed (end of file) {what} while QEMU "
+                                "still runs: the machine cannot be driven any more; close it")
         return self.process.died(f"QEMU exited {what}" + (f" ({self._ended_by})"
                                                           if self._ended_by else ""))
 
