@@ -244,4 +244,6 @@ async def setpci_body(m, args: argparse.Namespace) -> Outcome:
         d.write_config(offset, width, value)
         results.append({"op": op, "offset": offset, "width": width, "written": value,
                         "readback": d.read_config(offset, width)})
+    if any(v is not None for _, _, v, _ in ops):
+        await m.refresh_memory_map()  # a COMMAND or BAR write can map or unmap MMIO
     return Outcome({"device": d.address, "ops": results}, "\n".join(text))

@@ -74,7 +74,7 @@ class Supervisor:
         out = await body(self.machine, args)
         return {"outcome": out.to_wire()}
 
-    def call(self, method: str, kw: dict[str, Any]) -> Any:
+    async def call(self, method: str, kw: dict[str, Any]) -> Any:
         m = self.machine
         if method == "read":
             return m.ioremap(int(kw["addr"]), int(kw["width"])).read_width(0, int(kw["width"]))
@@ -95,6 +95,7 @@ class Supervisor:
             if method == "cfg_read":
                 return dev.read_config(int(kw["offset"]), int(kw["width"]))
             dev.write_config(int(kw["offset"]), int(kw["width"]), int(kw["value"]))
+            await m.refresh_memory_map()  # a COMMAND or BAR write can map or unmap MMIO
             return None
         raise SessionError(f"unknown call {method!r}")
 
@@ -113,8 +114,8 @@ class Supervisor:
                 return {"ok": True, **await self.run_command(argv)}
             if op == "call":
                 self.machine.check_alive()
-                return {"ok": True, "value": self.call(str(req.get("method")),
-                                                       dict(req.get("args") or {}))}
+                return {"ok": True, "value": await self.call(str(req.get("method")),
+                                                             dict(req.get("args") or {}))}
         raise SessionError(f"unknown request {op!r}")
 
     async def serve_client(self, reader: asyncio.StreamReader,
