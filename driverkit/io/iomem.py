@@ -258,6 +258,39 @@ class IoMem:
             self._tracer("R", addr, n, 0, data)
         return data
 
+    def readinto(self, off: int, buf: bytearray | memoryview) -> int:
+        """Fill a writable buffer from `off` (len(buf) bytes): one copy from shared RAM, the
+        decoded b64read elsewhere; returns the count."""
+        dst = memoryview(buf).cast("B")
+        n = len(dst)
+        addr = self._check_range(off, n)
+        if dst.readonly:
+            raise MappingError("readinto needs a writable buffer")
+        if n == 0:
+            return 0
+        into = getattr(self._bus, "readinto", None)
+        if into is not None:
+            into(addr, dst)
+        else:
+            dst[:] = self._bus.read_bytes(addr, n)
+        if self._tracer is not None:
+            self._tracer("R", addr, n, 0, bytes(dst))
+        return n
+
+    def view(self, off: int, n: int) -> memoryview:
+        """A writable memoryview over [off, off+n) of guest RAM, aliasing it (no copy).
+
+        Only RAM that QEMU routes to the shared backend can be viewed; elsewhere this raises.
+        Accesses through a view are not traced. It is released (ValueError on use) when
+        the range stops being RAM, at iounmap, and when the machine closes.
+        """
+        addr = self._check_range(off, n)
+        make = getattr(self._bus, "view", None)
+        if make is None:
+            raise MappingError(f"{self!r}: a view needs guest RAM mapped into this process "
+                               "(shared_ram=True); use read()/readinto()")
+        return make(addr, n)
+
     def write(self, off: int, data: bytes | bytearray | memoryview) -> None:
         """memcpy_toio: write data at off."""
         if not isinstance(data, (bytes, bytearray, memoryview)):

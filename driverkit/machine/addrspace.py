@@ -2,12 +2,22 @@
 
 Machine owns one AddressSpace and delegates to it. The space knows what backs each
 address (QEMU's `info mtree -f`, plus BARs the PCI layer enabled), picks the bus an
-access goes through (shared RAM where QEMU routes the address to the RAM backend,
-qtest everywhere else), hands out IoMem mappings and keeps the resource tree.
+access goes through and hands out IoMem mappings and the resource tree.
+
+Routing follows QEMU. qtest accesses always land where QEMU routes them now; shared
+RAM is right only while QEMU routes the address to the RAM backend, and chipset
+registers (TSEG/SMRAM, SMBASE, PAM, BARs over RAM) change that while QEMU runs. So
+anything that can change the map (a config-space or port write, an MMIO write
+outside an enabled BAR, a QMP command that is not a query, any QMP event, a reset)
+marks the view stale; the next access that depends on it (a shared-RAM access,
+ioremap, `flat`, `backing`) re-reads `info mtree -f` first, over a synchronous
+monitor channel. Every mapping's route is re-bound then: RAM that QEMU no longer
+routes to the backend goes through qtest, RAM that appeared goes through the mmap.
 """
 
 from __future__ import annotations
 
+import time
 import weakref
 from typing import Callable
 
@@ -24,6 +34,136 @@ ADDR_LIMIT = 1 << 64
 PORT_LIMIT = 1 << 16
 
 
+class _MarkingBus:
+    """A qtest bus whose writes mark the space's view stale (they may re-route memory)."""
+
+    def __init__(self, space: "AddressSpace", bus: Bus) -> None:
+        self._space = space
+        self._bus = bus
+        self.read = bus.read
+        self.read_bytes = bus.read_bytes
+        self.read_many = getattr(bus, "read_many", None)
+
+    def write(self, addr: int, width: int, value: int) -> None:
+        self._bus.write(addr, width, value)
+        self._space.invalidate()
+
+    def write_bytes(self, addr: int, data: bytes) -> None:
+        self._bus.write_bytes(addr, data)
+        self._space.invalidate()
+
+    def memset(self, addr: int, n: int, byte: int) -> None:
+        self._bus.memset(addr, n, byte)
+        self._space.invalidate()
+
+
+class _Route:
+    """The bus of one memory mapping: the shared mmap while QEMU routes all of it to the RAM
+    backend, qtest otherwise; re-bound by the space whenever it re-reads the map."""
+
+    def __init__(self, space: "AddressSpace", start: int, size: int) -> None:
+        self.space = space
+        self.start = start
+        self.size = size
+        self.ram = False
+        self.views: list[weakref.ref[memoryview]] = []
+        self.rebind()
+
+    def rebind(self) -> None:
+        sp = self.space
+        shm = sp.shm
+        if shm is not None and shm.covers(self.start, self.size):
+            self.ram = True
+            self.read = self._ram_read
+            self.write = self._ram_write
+            self.read_bytes = self._ram_read_bytes
+            self.write_bytes = self._ram_write_bytes
+            self.memset = self._ram_memset
+            self.read_many = None  # IoMem reads one by one: each is a memory load
+            return
+        self.ram = False
+        self.release_views()
+        qt = sp.qtest_bus
+        out = qt if sp.in_overlay(self.start, self.size) else sp.mem_bus
+        self.read = qt.read
+        self.read_bytes = qt.read_bytes
+        self.read_many = getattr(qt, "read_many", None)
+        self.write = out.write
+        self.write_bytes = out.write_bytes
+        self.memset = out.memset
+
+    def release_views(self) -> None:
+        """Views handed out stop working (ValueError on use): their bytes are no longer RAM."""
+        for ref in self.views:
+            v = ref()
+            if v is None:
+                continue
+            try:
+                v.release()
+            except BufferError:  # something exported it further; it cannot be revoked
+                pass
+        self.views.clear()
+
+    @property
+    def has_views(self) -> bool:
+        """True while a view this route handed out is alive."""
+        self.views = [r for r in self.views if r() is not None]
+        return bool(self.views)
+
+    def _current(self) -> bool:
+        """Re-read the map if it may have changed; True if this route still goes to RAM."""
+        if self.space.stale:
+            self.space.refresh()
+        return self.ram
+
+    def _ram_read(self, addr: int, width: int) -> int:
+        if self.space.stale and not self._current():
+            return self.read(addr, width)
+        return self.space.shm.read(addr, width)  # type: ignore[union-attr]
+
+    def _ram_write(self, addr: int, width: int, value: int) -> None:
+        if self.space.stale and not self._current():
+            return self.write(addr, width, value)
+        self.space.shm.write(addr, width, value)  # type: ignore[union-attr]
+
+    def _ram_read_bytes(self, addr: int, n: int) -> bytes:
+        if self.space.stale and not self._current():
+            return self.read_bytes(addr, n)
+        return self.space.shm.read_bytes(addr, n)  # type: ignore[union-attr]
+
+    def _ram_write_bytes(self, addr: int, data: bytes) -> None:
+        if self.space.stale and not self._current():
+            return self.write_bytes(addr, data)
+        self.space.shm.write_bytes(addr, data)  # type: ignore[union-attr]
+
+    def _ram_memset(self, addr: int, n: int, byte: int) -> None:
+        if self.space.stale and not self._current():
+            return self.memset(addr, n, byte)
+        self.space.shm.memset(addr, n, byte)  # type: ignore[union-attr]
+
+    def readinto(self, addr: int, buf: memoryview) -> None:
+        """Fill `buf` from guest memory at addr: one copy from the mmap, or qtest's b64read."""
+        if self._current():
+            self.space.shm.readinto(addr, buf)  # type: ignore[union-attr]
+        else:
+            buf[:] = self.read_bytes(addr, len(buf))
+
+    def view(self, addr: int, n: int) -> memoryview:
+        """A memoryview aliasing guest RAM (no copy); refused unless QEMU routes it to RAM."""
+        if not self._current():
+            r = self.space.flat.find(addr)
+            what = f"{r.name} ({r.backing})" if r else "nothing"
+            raise UnbackedError(
+                f"view of {addr:#x}+{n:#x}: QEMU routes it to {what}, not the shared RAM "
+                "backend; only RAM can be viewed (read() copies through qtest)")
+        mv = self.space.shm.view(addr, n)  # type: ignore[union-attr]
+        if len(self.views) > 64:
+            self.views = [r for r in self.views if r() is not None]
+        self.views.append(weakref.ref(mv))
+        self.space.viewers.add(self)
+        return mv
+
+
 class AddressSpace:
     """Routing, ioremap/iounmap, MMIO overlays and the resource tree of one machine."""
 
@@ -33,27 +173,79 @@ class AddressSpace:
         self.has_ports = has_ports
         self.guard = guard
         """Called before anything reaches QEMU; raises if the machine cannot take it."""
-        self.flat = FlatView([])
         self.resources = ResourceTree()
         self.shm: SharedRam | None = None
+        self.stale = False
+        """The map may have changed since it was read; the next access that needs it re-reads."""
+        self.refreshes = 0
+        self.refresh_seconds = 0.0
+        """How often and how long re-reading `info mtree -f` took (bench figures)."""
+        self._flat = FlatView([])
+        self._mtree: Callable[[], str] | None = None
+        self._fence: Callable[[], None] = lambda: None
+        self._qtest_bus: Bus | None = None
         self._mem_bus: Bus | None = None
         self._port_bus: Bus | None = None
         self._overlays: dict[object, tuple[int, int]] = {}
-        self._mappings: "weakref.WeakSet[IoMem]" = weakref.WeakSet()
+        self._mappings: "weakref.WeakKeyDictionary[IoMem, _Route | None]" = \
+            weakref.WeakKeyDictionary()
+        self.viewers: "weakref.WeakSet[_Route]" = weakref.WeakSet()
+        """Routes that handed out RAM views (a change of the map is checked at once then)."""
 
-    def attach(self, mem_bus: Bus, port_bus: Bus | None, shm: SharedRam | None) -> None:
-        """Connect the buses once QEMU is up (qtest memory and ports, the shared RAM mapping)."""
-        self._mem_bus = mem_bus
-        self._port_bus = port_bus
+    def attach(self, mem_bus: Bus, port_bus: Bus | None, shm: SharedRam | None,
+               mtree: Callable[[], str], flat: FlatView | None = None) -> None:
+        """Connect to QEMU: qtest memory and ports, the shared RAM mmap, and a synchronous
+        reader of `info mtree -f`; then adopt `flat` (read just now) or read the map."""
+        self._qtest_bus = mem_bus
+        self._fence = getattr(mem_bus, "fence", None) or (lambda: None)
+        self._mem_bus = _MarkingBus(self, mem_bus)
+        self._port_bus = _MarkingBus(self, port_bus) if port_bus is not None else None
         self.shm = shm
-        if shm is not None:
-            shm.set_ranges(self.flat.ram_of(RAM_BACKEND_ID))
+        self._mtree = mtree
+        if flat is None:
+            self.refresh()
+        else:
+            self.set_flat(flat)
+
+    # --- the flat view ----------------------------------------------------------------------
+
+    @property
+    def flat(self) -> FlatView:
+        """QEMU's flat view of the memory address space, re-read first if it may have changed."""
+        if self.stale:
+            self.refresh()
+        return self._flat
+
+    def refresh(self) -> FlatView:
+        """Re-read `info mtree -f` now and re-bind every mapping to the routing it shows."""
+        if self._mtree is None:
+            raise MappingError("the address space is not connected to QEMU yet")
+        t0 = time.perf_counter()
+        self._fence()  # posted writes take effect before QEMU renders its map
+        self.stale = False
+        text = self._mtree()
+        self.set_flat(FlatView.parse(text))
+        self.refreshes += 1
+        self.refresh_seconds += time.perf_counter() - t0
+        return self._flat
 
     def set_flat(self, flat: FlatView) -> None:
-        """Adopt a freshly read flat view (QEMU's routing now)."""
-        self.flat = flat
+        """Adopt a flat view (QEMU's routing now) and re-bind the mappings to it."""
+        self._flat = flat
         if self.shm is not None:
             self.shm.set_ranges(flat.ram_of(RAM_BACKEND_ID))
+        for route in self._routes():
+            route.rebind()
+
+    def invalidate(self) -> None:
+        """Something may have re-routed memory: re-read the map before the next access that
+        depends on it (at once while RAM views are handed out, so they never alias stale RAM)."""
+        self.stale = True
+        if self._mtree is not None and any(r.has_views for r in self.viewers):
+            self.refresh()
+
+    def _routes(self) -> list[_Route]:
+        return [r for r in list(self._mappings.values()) if r is not None]
 
     # --- what backs an address --------------------------------------------------------------
 
@@ -63,6 +255,11 @@ class AddressSpace:
 
     def remove_mmio_overlay(self, key: object) -> None:
         self._overlays.pop(key, None)
+
+    def in_overlay(self, start: int, size: int) -> bool:
+        """True if one enabled BAR holds all of [start, start+size) (device registers there do
+        not re-route memory, so writes to them leave the view alone)."""
+        return any(s <= start and start + size <= s + n for s, n in self._overlays.values())
 
     def backing(self, addr: int) -> str:
         """What backs a guest-physical address: "RAM", "ROM", "MMIO" or "none"."""
@@ -92,17 +289,26 @@ class AddressSpace:
         return out
 
     @property
+    def qtest_bus(self) -> Bus:
+        """The memory address space through qtest, as it is (reads never change routing)."""
+        if self._qtest_bus is None:
+            raise MappingError("the address space is not connected to QEMU yet")
+        return self._qtest_bus
+
+    @property
     def mem_bus(self) -> Bus | None:
-        """The memory address space through qtest, where QEMU routes every access itself."""
+        """The memory address space through qtest; its writes mark the view stale."""
         return self._mem_bus
 
     @property
     def port_bus(self) -> Bus | None:
-        """The x86 I/O port space (None elsewhere)."""
+        """The x86 I/O port space (None elsewhere); its writes mark the view stale."""
         return self._port_bus
 
     def bus_for(self, start: int, size: int) -> Bus:
-        """Shared RAM if every byte routes to the RAM backend, else qtest."""
+        """Shared RAM if QEMU routes every byte to the RAM backend now, else qtest."""
+        if self.stale:
+            self.refresh()
         if self.shm is not None and self.shm.covers(start, size):
             return self.shm
         if self._mem_bus is None:
@@ -113,9 +319,10 @@ class AddressSpace:
 
     def ioremap(self, phys: int, size: int, *, allow_unbacked: bool = False,
                 name: str = "") -> IoMem:
-        """Map [phys, phys+size) like the kernel's ioremap: checked, traced.
+        """Map [phys, phys+size) like the kernel's ioremap: checked, traced, routed as QEMU does.
 
-        Ranges nothing backs are refused unless allow_unbacked=True.
+        Ranges nothing backs are refused unless allow_unbacked=True (after re-reading the
+        map once, so a range that appeared since, such as RCBA or a new BAR, just works).
         """
         self.guard()
         if not isinstance(phys, int) or not isinstance(size, int):
@@ -125,16 +332,22 @@ class AddressSpace:
         if phys < 0 or phys + size > ADDR_LIMIT:
             raise BoundsError(f"ioremap({phys:#x}, {size:#x}) wraps around the address space")
         if not allow_unbacked:
+            fresh = self.stale  # unbacked() re-reads a stale map first
             holes = self.unbacked(phys, size)
+            if holes and not fresh:
+                self.refresh()
+                holes = self.unbacked(phys, size)
             if holes:
                 desc = ", ".join(f"{s:#x}-{s + n - 1:#x}" for s, n in holes[:4])
                 raise UnbackedError(
                     f"ioremap({phys:#x}, {size:#x}): nothing backs {desc} "
                     "(pass allow_unbacked=True to map it anyway)"
                 )
-        iomem = IoMem(self.bus_for(phys, size), phys, size, name=name,
-                      tracer=self.trace.tracer("mem"))
-        self._mappings.add(iomem)
+        if self.stale:
+            self.refresh()
+        route = _Route(self, phys, size)
+        iomem = IoMem(route, phys, size, name=name, tracer=self.trace.tracer("mem"))
+        self._mappings[iomem] = route
         return iomem
 
     def ioport_map(self, port: int, size: int, *, name: str = "") -> IoMem:
@@ -148,26 +361,44 @@ class AddressSpace:
             raise MappingError("the address space is not connected to QEMU yet")
         iomem = IoMem(self._port_bus, port, size, name=name, space="io",
                       tracer=self.trace.tracer("io"))
-        self._mappings.add(iomem)
+        self._mappings[iomem] = None
         return iomem
 
+    def route(self, iomem: IoMem) -> str:
+        """How accesses through `iomem` travel now: "shm" (the RAM mmap), "qtest" or "ports"."""
+        if iomem not in self._mappings:
+            raise MappingError(f"{iomem!r} is not mapped in this address space")
+        route = self._mappings[iomem]
+        if route is None:
+            return "ports"
+        if self.stale:
+            self.refresh()
+        return "shm" if route.ram else "qtest"
+
     def iounmap(self, iomem: IoMem) -> None:
-        """Unmap; later accesses through `iomem` raise MappingError."""
+        """Unmap; later accesses through `iomem` (and its views) fail."""
         if not iomem.mapped:
             raise MappingError(f"iounmap of {iomem!r}: already unmapped")
+        self._drop(iomem)
+
+    def _drop(self, iomem: IoMem) -> None:
         iomem.unmap()
-        self._mappings.discard(iomem)
+        route = self._mappings.pop(iomem, None)
+        if route is not None:
+            route.release_views()
 
     def unmap_all(self) -> None:
-        """Unmap every mapping handed out (close, reset)."""
-        for m in list(self._mappings):
-            m.unmap()
+        """Unmap every mapping handed out, views included (close, reset)."""
+        for iomem, route in list(self._mappings.items()):
+            iomem.unmap()
+            if route is not None:
+                route.release_views()
         self._mappings.clear()
 
     # --- bulk physical access ---------------------------------------------------------------
 
     def read_phys(self, addr: int, n: int) -> bytes:
-        """Bulk read of guest-physical memory (shared RAM when possible, else qtest)."""
+        """Bulk read of guest-physical memory (shared RAM where QEMU routes there, else qtest)."""
         self.guard()
         return self.bus_for(addr, max(n, 1)).read_bytes(addr, n) if n else b""
 
@@ -205,7 +436,9 @@ class AddressSpace:
         return self.resources.insert(start, size, name)
 
     def reset(self) -> None:
-        """Forget everything handed out: mappings unmapped, overlays dropped, claims released."""
+        """After a machine reset: mappings unmapped, overlays dropped, the map re-read, claims
+        released (the tree seeded afresh from the new map)."""
         self.unmap_all()
         self._overlays.clear()
+        self.refresh()
         self.build_resources()

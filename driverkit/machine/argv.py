@@ -15,7 +15,7 @@ RAM_BACKEND_ID = "ram0"
 
 @dataclass(frozen=True)
 class Channels:
-    """File descriptors (inherited by QEMU) of the three socketpairs, and file paths."""
+    """File descriptors (inherited by QEMU) of the socketpairs, and file paths."""
 
     qmp_fd: int
     qtest_fd: int
@@ -23,6 +23,7 @@ class Channels:
     bios: Path | None
     ram_path: Path | None
     guest_errors: Path | None = None  # where QEMU logs accesses it rejects (-d guest_errors)
+    monitor_fd: int | None = None  # a second QMP monitor, driven synchronously (routing)
 
 
 def qemu_binary(arch: str) -> str:
@@ -56,6 +57,9 @@ def build_argv(spec: MachineSpec, ch: Channels) -> list[str]:
     # (panic=-1, reboot) still ends the machine: Machine watches the RESET event's guest flag.
     argv += ["-display", "none", "-nodefaults", "-no-user-config"]
     argv += ["-chardev", f"socket,id=dkqmp,fd={ch.qmp_fd}", "-mon", "chardev=dkqmp,mode=control"]
+    if ch.monitor_fd is not None:
+        argv += ["-chardev", f"socket,id=dkmon,fd={ch.monitor_fd}",
+                 "-mon", "chardev=dkmon,mode=control"]
     # QEMU 7.2 looks the qtest chardev up by the fixed id "qtest" (qtest_set_chardev)
     argv += ["-chardev", f"socket,id=qtest,fd={ch.qtest_fd}", "-qtest", "chardev:qtest"]
     argv += ["-qtest-log", "none"]

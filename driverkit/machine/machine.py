@@ -17,6 +17,7 @@ from typing import Any
 from ..elf import ElfImage
 from ..errors import (
     ArgumentTypeError,
+    DriverkitError,
     MachineTimeout,
 )
 from ..io.dma import DmaPool
@@ -55,6 +56,17 @@ def _from_session(name: str, doc: str, settable: bool = False) -> Any:
     return property(get, put if settable else None, doc=doc)
 
 
+READ_ONLY_QMP = ("qom-list", "qom-get", "qmp_capabilities", "query-", "x-query-")
+
+
+def _read_only(cmd: str, args: dict | None) -> bool:
+    """True for QMP commands that cannot change the memory map (queries, `info ...`)."""
+    if cmd == "human-monitor-command":
+        line = str((args or {}).get("command-line", "")).lstrip()
+        return line.startswith("info ")
+    return cmd.startswith(READ_ONLY_QMP)
+
+
 class Machine:
     """A running QEMU machine. Use as `async with Machine(MachineSpec(...)) as m`.
 
@@ -72,7 +84,8 @@ class Machine:
         self.trace = Trace()
         self.irq = IrqMonitor(self)
         self.session = QemuSession(spec, self.trace, on_irq=self.irq._on_level,
-                                   on_exit=self.irq._wake, on_release=self._release_space)
+                                   on_exit=self.irq._wake, on_release=self._release_space,
+                                   on_event=self._on_event)
         self.space = AddressSpace(self.trace, has_ports=spec.arch == "x86_64",
                                   guard=self.check_alive)
         self.firmware_ready = False
@@ -88,6 +101,7 @@ class Machine:
     process = _from_session("process", "The QemuProcess (None before start).")
     qmp = _from_session("qmp", "The qemu.qmp client, for anything else.")
     qtest = _from_session("qtest", "The qtest channel (None before start).")
+    monitor = _from_session("monitor", "The synchronous QMP monitor (None before start).")
     console = _from_session("console", "The serial console.")
     events = _from_session("events", "QMP events received, in order.")
     tmpdir = _from_session("tmpdir", "The machine's private dir.")
@@ -121,15 +135,22 @@ class Machine:
         await self.session.start(self._setup)
 
     async def _setup(self, mtree_text: str, shm: SharedRam | None) -> None:
-        self.space.set_flat(FlatView.parse(mtree_text))
-        qtest = self.session.qtest
-        assert qtest is not None
+        qtest, monitor = self.session.qtest, self.session.monitor
+        assert qtest is not None and monitor is not None
         self.space.attach(QtestBus(qtest), PortBus(qtest) if self.spec.arch == "x86_64" else None,
-                          shm)
+                          shm, lambda: monitor.hmp("info mtree -f"), FlatView.parse(mtree_text))
         self.space.build_resources()
         if self.spec.firmware == "seabios":
             # Let SeaBIOS finish assigning BARs before anyone touches config space.
             await wait_for_firmware(self)
+            self.space.invalidate()  # it also shadowed its ROM (PAM) and set up SMRAM
+
+    def _on_event(self, event: dict) -> None:
+        try:
+            self.space.invalidate()  # RESET, DEVICE_DELETED, ...: the map may differ now
+        except DriverkitError as exc:  # QEMU going away: the next access says so
+            log.debug("%s: re-reading the map after %s: %r", self.life.name,
+                      event.get("event"), exc)
 
     async def close(self) -> None:
         """Quit QEMU (QMP quit, SIGTERM, SIGKILL), reap it, remove sockets and temp files.
@@ -171,8 +192,7 @@ class Machine:
         self.firmware_ready = False
         self.irq.levels.clear()
         self.irq.counts.clear()
-        await self.refresh_memory_map()
-        self.space.reset()
+        self.space.reset()  # re-reads the map, seeds the resource tree afresh
         log.info("%s: reset", self.life.name)
         if self.spec.firmware == "seabios":
             await wait_for_firmware(self)
@@ -183,8 +203,15 @@ class Machine:
         """A QMP command with a deadline; QEMU dying turns into MachineDied.
 
         Posted qtest writes are drained first, so QEMU has done them before the command.
+        A command that is not a query marks the memory map stale (it may map or unmap).
         """
-        return await self.session.execute(cmd, args, timeout)
+        if _read_only(cmd, args):
+            return await self.session.execute(cmd, args, timeout)
+        self.space.invalidate()
+        try:
+            return await self.session.execute(cmd, args, timeout)
+        finally:
+            self.space.invalidate()
 
     def sync_posted(self) -> None:
         """Wait until QEMU has done every posted write (an error one met is raised here)."""
@@ -202,15 +229,15 @@ class Machine:
         return await self.hmp("info mtree -f")
 
     async def refresh_memory_map(self) -> FlatView:
-        """Re-read QEMU's flat memory view (what backs each address)."""
-        self.space.set_flat(FlatView.parse(await self.mtree_text()))
-        return self.space.flat
+        """Re-read QEMU's flat memory view now (accesses do it by themselves when needed)."""
+        self.check_alive("Machine.refresh_memory_map")
+        return self.space.refresh()
 
     # --- the physical address space (machine/addrspace.py holds the logic) --------------------
 
     @property
     def flat(self) -> FlatView:
-        """QEMU's flat view of the memory address space, as last read."""
+        """QEMU's flat view of the memory address space (re-read first if it may have changed)."""
         return self.space.flat
 
     @property

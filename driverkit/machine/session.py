@@ -31,6 +31,7 @@ from ..errors import (
 )
 from ..io.trace import Trace
 from ..transport.guest_errors import GuestErrorLog
+from ..transport.monitor import SyncMonitor
 from ..transport.qtest import IrqListener, QtestChannel
 from ..transport.shm import SharedRam
 from .argv import Channels, build_argv
@@ -94,7 +95,8 @@ class QemuSession:
     """QEMU, QMP (`qmp`), qtest (`qtest`), the serial console and shared RAM (`shm`)."""
 
     def __init__(self, spec: MachineSpec, trace: Trace, *, on_irq: IrqListener,
-                 on_exit: Callable[[], None], on_release: Callable[[], None]) -> None:
+                 on_exit: Callable[[], None], on_release: Callable[[], None],
+                 on_event: Callable[[dict], None] | None = None) -> None:
         self.spec = spec
         self.life = Lifecycle(f"machine#{next(_serial)} ({spec.arch} {spec.machine})")
         self.io_timeout = 5.0
@@ -105,6 +107,8 @@ class QemuSession:
         self.tmpdir: Path | None = None
         self.process: QemuProcess | None = None
         self.qtest: QtestChannel | None = None
+        self.monitor: SyncMonitor | None = None
+        """A second QMP monitor, driven synchronously (the flat view is read through it)."""
         self.shm: SharedRam | None = None
         self.accel_reason = f"accel {spec.accel} requested"
         self.guest_errors: GuestErrorLog | None = None
@@ -113,6 +117,7 @@ class QemuSession:
         self._on_irq = on_irq
         self._on_exit_cb = on_exit
         self._on_release = on_release
+        self._on_event_cb = on_event
         self._exit: asyncio.Future[int] | None = None
         self._event_task: asyncio.Task | None = None
         self._ended_by = ""
@@ -183,7 +188,7 @@ class QemuSession:
         theirs: list[socket.socket] = []
         ram_fd = None
         try:  # QEMU's ends are ours to close until it inherits them (or fails to start)
-            for _ in range(3):
+            for _ in range(4):  # QMP, qtest, serial, the synchronous monitor
                 a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 ours.append(a)
                 held.socks.append(a)
@@ -201,7 +206,8 @@ class QemuSession:
                 os.ftruncate(ram_fd, spec.memory_bytes)
             self.guest_errors = GuestErrorLog(self.tmpdir / "guest-errors.log")
             channels = Channels(theirs[0].fileno(), theirs[1].fileno(), theirs[2].fileno(),
-                                bios, ram_path, self.guest_errors.path)
+                                bios, ram_path, self.guest_errors.path,
+                                monitor_fd=theirs[3].fileno())
             argv = build_argv(spec, channels)
             (self.tmpdir / "cmdline").write_text(" ".join(argv) + "\n")
             self.process = held.process = QemuProcess(argv, [s.fileno() for s in theirs],
@@ -243,6 +249,8 @@ class QemuSession:
             mtree_text = await mtree
         finally:
             await _settle(mtree)
+        self.monitor = SyncMonitor(ours[3], timeout=self.io_timeout,
+                                   on_closed=_weak(self._channel_closed))
         if ram_fd is not None and ram_path is not None:
             self.shm = SharedRam(ram_fd, spec.memory_bytes, [], fence=qtest.fence)
             os.unlink(ram_path)  # both sides hold it open; nothing is left behind on a crash
@@ -283,6 +291,8 @@ class QemuSession:
 
     def _on_event(self, event: dict) -> None:
         self.events.append(event)
+        if self._on_event_cb is not None:
+            self._on_event_cb(event)
         data = event.get("data") or {}
         if event.get("event") == "RESET" and data.get("guest") and self.spec.kernel:
             # A Linux guest resets itself on a panic (panic=-1) or a reboot: that ends it,

@@ -28,6 +28,7 @@ class SharedRam:
         self.fence = fence or _no_fence
         """Called before every access: posted MMIO writes (which may start a DMA) land first."""
         self.mm = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        self._mv = memoryview(self.mm)  # views are slices of this one export
         self.set_ranges(ranges)
 
     def set_ranges(self, ranges: list[FlatRange]) -> None:
@@ -36,7 +37,12 @@ class SharedRam:
         self._starts = [r.start for r in self.ranges]
 
     def close(self) -> None:
-        self.mm.close()
+        """Unmap; views still exported elsewhere keep the pages mapped until they go."""
+        self._mv.release()
+        try:
+            self.mm.close()
+        except BufferError:  # a view (or something built on one) is still alive
+            pass
 
     def covers(self, start: int, size: int) -> bool:
         """True if every byte of [start, start+size) is backend RAM."""
@@ -88,10 +94,24 @@ class SharedRam:
 
     def read_bytes(self, addr: int, n: int) -> bytes:
         self.fence()
-        out = bytearray(n)
-        for dst, off, take in self._pieces(addr, n):
-            out[dst : dst + take] = self.mm[off : off + take]
-        return bytes(out)
+        pieces = [self.mm[off : off + take] for _, off, take in self._pieces(addr, n)]
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)  # one copy, mmap to bytes
+
+    def readinto(self, addr: int, buf: memoryview) -> None:
+        """Copy len(buf) bytes at addr into buf (one copy, no intermediate object)."""
+        self.fence()
+        mv = self._mv
+        for dst, off, take in self._pieces(addr, len(buf)):
+            buf[dst : dst + take] = mv[off : off + take]
+
+    def view(self, addr: int, n: int) -> memoryview:
+        """A writable memoryview aliasing [addr, addr+n) of guest RAM (one contiguous range).
+
+        Posted writes are drained when the view is made; accesses through it later are not
+        ordered against posted MMIO writes (call the machine's sync() first)."""
+        self.fence()
+        off = self.offset(addr, n)
+        return self._mv[off : off + n]
 
     def write_bytes(self, addr: int, data: bytes) -> None:
         self.fence()

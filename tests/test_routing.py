@@ -1,0 +1,209 @@
+"""Routing follows QEMU while it runs: chipset registers re-route guest RAM (q35 TSEG, SMBASE,
+PAM; i440fx PAM), ranges appear after start (RCBA, a BAR), a reset puts the map back.
+
+Every value read through driverkit is checked against QEMU's own view of the same address
+at the same moment: a raw qtest read (QEMU routes it itself), and the same scenario on a
+machine with shared_ram=False (everything through qtest). Register facts: Intel's MCH/ICH9
+and i440FX datasheets, as QEMU 7.2 implements them (hw/pci-host/q35.c, i440fx.c).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from driverkit import Machine, MachineSpec
+from driverkit.errors import UnbackedError
+
+HOST_BRIDGE = "00:00.0"
+ESMRAMC, SMRAM, F_SMBASE = 0x9E, 0x9D, 0x9C  # q35 MCH config registers
+T_EN, G_SMRAME, C_BASE_SEG = 0x01, 0x08, 0x02
+SMBASE_QUERY, SMBASE_IN_RAM, SMBASE_LCK = 0xFF, 0x01, 0x02
+PAM0 = {"q35": 0x90, "pc": 0x59}  # PAM0..PAM6; PAM0[7:4] = 0xf0000, PAMn = 0xc0000 + (n-1)*0x8000
+PAM_RO, PAM_RW = 0x1, 0x3  # per 16 KiB nibble: 0 PCI, 1 read RAM, 2 write RAM, 3 both
+TSEG_1M = 1 << 20  # ESMRAMC TSEG_SZ = 0
+LPC, RCBA = "00:1f.0", 0xF0  # ICH9 root complex base address register (bit 0: enable)
+
+
+def _region_at(m: Machine, addr: int) -> str:
+    """The memory region QEMU's flat view shows at `addr` (read fresh from QEMU)."""
+    r = m.flat.find(addr)
+    return f"{r.name}/{r.kind}" if r else "none"
+
+
+def _kind_at(m: Machine, addr: int) -> str:
+    """ram, rom, romd or i/o: how QEMU's flat view renders `addr` now."""
+    r = m.flat.find(addr)
+    return r.kind if r else "none"
+
+
+def _low_ram_end(m: Machine) -> int:
+    return max(r.end + 1 for r in m.flat.ranges if r.kind == "ram" and r.end < 1 << 32)
+
+
+def _pam_nibble(addr: int) -> tuple[int, int]:
+    """(register offset from PAM0, shift) of the PAM nibble that decodes `addr`."""
+    if addr >= 0xF0000:
+        return 0, 4
+    seg = (addr - 0xC0000) // 0x4000
+    return 1 + seg // 2, 4 * (seg % 2)
+
+
+def _set_pam(m: Machine, addr: int, mode: int) -> None:
+    reg, shift = _pam_nibble(addr)
+    hb = m.pci.get(HOST_BRIDGE)
+    off = PAM0[m.spec.machine] + reg
+    value = hb.read_config(off, 1) & ~(0xF << shift) | (mode << shift)
+    hb.write_config(off, 1, value)
+
+
+async def _reset_event(m: Machine, timeout: float = 5.0) -> None:
+    """Wait for QMP's RESET event (system_reset returns before the reset is done)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not any(e.get("event") == "RESET" for e in m.events):
+        assert loop.time() < deadline, "no RESET event after system_reset"
+        await asyncio.sleep(0.005)
+
+
+def _agree(m: Machine, io, off: int = 0) -> int:
+    """io.readb(off), checked against a raw qtest read of the same address."""
+    value = io.readb(off)
+    assert value == m.qtest.read(io.phys + off, 1), f"{io.phys + off:#x}"
+    return value
+
+
+async def _tseg(m: Machine) -> list[object]:
+    seen: list[object] = []
+    tseg = _low_ram_end(m) - TSEG_1M
+    io = m.ioremap(tseg, 0x1000)
+    io.writeb(0, 0x5A)
+    seen += [_agree(m, io), m.space.route(io)]
+    hb = m.pci.get(HOST_BRIDGE)
+    hb.write_config(ESMRAMC, 1, T_EN)
+    hb.write_config(SMRAM, 1, G_SMRAME | C_BASE_SEG)  # TSEG closed: QEMU puts a blackhole there
+    seen += [_agree(m, io), m.space.route(io), _region_at(m, tseg)]
+    await m.refresh_memory_map()  # a mapping made before a refresh keeps working after it
+    io.writeb(0, 0x11)  # lands in the blackhole, not in RAM behind it
+    seen += [_agree(m, io), m.read_phys(tseg, 4), _agree(m, m.ioremap(tseg, 0x1000))]
+    hb.write_config(ESMRAMC, 1, 0)  # TSEG off: the RAM is visible again, unchanged
+    seen += [_agree(m, io), m.space.route(io)]
+    return seen
+
+
+@pytest.mark.parametrize("memory", ["128M", "256M"])
+async def test_tseg_closed_reads_the_blackhole_like_qemu(memory):
+    async with Machine(MachineSpec(machine="q35", memory=memory)) as m:
+        seen = await _tseg(m)
+        assert seen == [0x5A, "shm", 0xFF, "qtest", "tseg-blackhole/i/o", 0xFF, b"\xff" * 4,
+                        0xFF, 0x5A, "shm"]
+    async with Machine(MachineSpec(machine="q35", memory=memory, shared_ram=False)) as m:
+        assert await _tseg(m) == [s if s != "shm" else "qtest" for s in seen]
+
+
+async def _smbase(m: Machine) -> list[object]:
+    io = m.ioremap(0x30000, 0x20000)
+    io.writeb(0x100, 0xA7)
+    seen: list[object] = [_agree(m, io, 0x100), m.space.route(io)]
+    hb = m.pci.get(HOST_BRIDGE)
+    hb.write_config(F_SMBASE, 1, SMBASE_QUERY)
+    if not hb.read_config(F_SMBASE, 1) & SMBASE_IN_RAM:
+        pytest.skip("this QEMU does not offer SMRAM at the default SMBASE")
+    hb.write_config(F_SMBASE, 1, SMBASE_IN_RAM)
+    hb.write_config(F_SMBASE, 1, SMBASE_LCK)  # locked: QEMU blackholes 0x30000-0x4ffff
+    seen += [_agree(m, io, 0x100), m.space.route(io), _region_at(m, 0x30100)]
+    return seen
+
+
+async def test_smbase_lock_blackholes_like_qemu():
+    async with Machine(MachineSpec(machine="q35")) as m:
+        seen = await _smbase(m)
+        assert seen == [0xA7, "shm", 0xFF, "qtest", "smbase-blackhole/i/o"]
+    async with Machine(MachineSpec(machine="q35", shared_ram=False)) as m:
+        assert await _smbase(m) == [s if s != "shm" else "qtest" for s in seen]
+
+
+async def _pam(m: Machine) -> list[object]:
+    seen: list[object] = []
+    low = m.ioremap(0xE0000, 0x1000)  # RAM at reset on both boards (QEMU's view says so)
+    low.writeb(0, 0x5A)
+    seen += [_agree(m, low), m.space.route(low)]
+    _set_pam(m, 0xE0000, PAM_RO)  # RAM, read-only to the CPU: QEMU shows it as rom
+    seen += [_agree(m, low), m.space.route(low), _kind_at(m, 0xE0000)]
+    _set_pam(m, 0xE0000, PAM_RW)
+    seen += [_agree(m, low), m.space.route(low)]
+    top = m.ioremap(0xF0000, 0x1000)  # the BIOS ROM until PAM0 says RAM
+    bios = _agree(m, top)
+    seen += [m.space.route(top)]
+    _set_pam(m, 0xF0000, PAM_RW)  # shadow RAM: the mapping moves to the mmap
+    top.writeb(0, bios ^ 0xFF)
+    seen += [_agree(m, top) == bios ^ 0xFF, m.space.route(top), _kind_at(m, 0xF0000)]
+    await m.refresh_memory_map()  # an explicit refresh changes nothing for mappings
+    shadow = m.ioremap(0xF0000, 0x1000)  # made while it is RAM
+    seen += [m.space.route(shadow)]
+    _set_pam(m, 0xF0000, 0)  # back to the ROM: both mappings read the BIOS again
+    seen += [_agree(m, top) == bios, _agree(m, shadow) == bios, m.space.route(shadow)]
+    return seen
+
+
+@pytest.mark.parametrize("board", ["q35", "pc"])
+async def test_pam_rerouting_matches_qemu(board):
+    async with Machine(MachineSpec(machine=board)) as m:
+        seen = await _pam(m)
+        assert seen == [0x5A, "shm", 0x5A, "qtest", "rom", 0x5A, "shm",
+                        "qtest", True, "shm", "ram", "shm", True, True, "qtest"]
+    async with Machine(MachineSpec(machine=board, shared_ram=False)) as m:
+        assert await _pam(m) == [s if s != "shm" else "qtest" for s in seen]
+
+
+async def test_rcba_appears_after_start_and_ioremap_just_works():
+    async with Machine(MachineSpec(machine="q35")) as m:
+        base = 0xFED1C000
+        with pytest.raises(UnbackedError):
+            m.ioremap(base, 0x4000)
+        m.pci.get(LPC).write_config(RCBA, 4, base | 1)
+        rcrb = m.ioremap(base, 0x4000)  # no refresh call: the config write marked the map
+        assert m.backing(base) == "MMIO"
+        assert rcrb.readl(0x3410) == m.qtest.read(base + 0x3410, 4)
+
+
+async def test_bar_decoding_turned_on_by_hand_is_mappable():
+    async with Machine(MachineSpec(devices=["edu"])) as m:
+        dev = m.pci.find(vendor=0x1234, device=0x11E8)
+        bar = dev.bars[0]
+        with pytest.raises(UnbackedError):
+            m.ioremap(bar.address, bar.size)  # assigned, decoding still off
+        dev.write_config(0x04, 2, 0x2)  # COMMAND.memory, without PciDevice.enable()
+        assert m.ioremap(bar.address, bar.size).readl(0) == 0x010000ED
+
+
+async def test_reset_reopens_tseg_and_routing_follows():
+    async with Machine(MachineSpec(machine="q35")) as m:
+        tseg = _low_ram_end(m) - TSEG_1M
+        io = m.ioremap(tseg, 0x1000)
+        io.writeb(0, 0x3C)
+        hb = m.pci.get(HOST_BRIDGE)
+        hb.write_config(ESMRAMC, 1, T_EN)
+        hb.write_config(SMRAM, 1, G_SMRAME | C_BASE_SEG)
+        assert (_agree(m, io), m.space.route(io)) == (0xFF, "qtest")
+        await m.execute("set-action", {"reboot": "reset"})  # -no-reboot would end QEMU
+        await m.execute("system_reset")
+        await _reset_event(m)  # QEMU resets ESMRAMC: TSEG is RAM again
+        assert (_agree(m, io), m.space.route(io)) == (0x3C, "shm")
+
+
+async def test_a_refresh_costs_one_monitor_round_trip_and_clean_access_none():
+    async with Machine(MachineSpec(machine="q35")) as m:
+        ram = m.ioremap(0x100000, 0x1000)
+        before = m.space.refreshes
+        for i in range(100):
+            ram.writel(0, i)
+            assert ram.readl(0) == i
+        hpet = m.ioremap(0xFED00000, 0x400)
+        hpet.readl(0)
+        assert m.space.refreshes == before  # RAM and MMIO reads alone never re-read the map
+        m.pci.get(HOST_BRIDGE).write_config(PAM0["q35"], 1, 0)
+        ram.readl(0)
+        ram.readl(0)
+        assert m.space.refreshes == before + 1  # once, lazily, after a chipset write
