@@ -13,14 +13,15 @@ by name, dump them decoded, and test the declaration against the live device.
     report = EduRegs.check(bar0)             # .ok, .mismatches, str(report), report.to_json()
 
 Modules: access (kinds), shape (subcon -> width, byte order, field masks), register
-(declaration + bound accessors), block (maps, arrays, repeated blocks), check, dump;
+(declaration + bound accessors), block (maps, arrays, repeated blocks), check (the layout
+test) and findings (its report), dump;
 target: RegisterIo, what a map is bound to (an IoMem, or anything with sized read/write).
 """
 
 from .access import ACCESS_KINDS, RC, RO, RW, W1C, W1S, WO, Access
 from .block import Block, BoundArray, RegisterArray, RegisterBlock, RegisterMap, Slot
-from .check import CheckReport, Finding
 from .dump import dump, format_dump
+from .findings import CheckReport, Finding
 from .register import BoundRegister, Register
 from .shape import Field, Shape, shape_of
 from .target import RegisterIo

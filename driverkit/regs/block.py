@@ -16,7 +16,7 @@ from ..errors import BoundsError, LayoutError, RegisterError
 from .register import BoundRegister, Register
 
 if TYPE_CHECKING:
-    from .check import CheckReport
+    from .findings import CheckReport
     from .target import RegisterIo
 
 

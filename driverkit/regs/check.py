@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..results import JsonResult, Row, Verdict, overall, render_table
+from ..results import Verdict
+from .findings import CheckReport, Finding, hex_of
 from .shape import WIDTHS
 
 if TYPE_CHECKING:
@@ -26,93 +26,6 @@ TRIGGER_TIMEOUT = 1.0  # seconds to wait for a trigger to set W1C/RC bits
 VOLATILE_READS = 5
 VOLATILE_GAP = 0.002
 TEST_ORDER = ("reset", "widths", "writes", "restore", "w1c", "w1s", "read-to-clear", "volatile")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Finding(Row[int]):
-    """One test of one register, as a results.Row: the section is the register's path, the
-    key the test; the values the declaration expects and the device showed, and the verdict
-    (agree, differ, info, skipped). Where on the device: offset, width, access."""
-
-    offset: int
-    width: int
-    access: str
-
-    @property
-    def register(self) -> str:
-        """The register's path in its map (the row's section)."""
-        return self.section
-
-    @property
-    def test(self) -> str:
-        """Which test this is: reset, widths, writes, ... (the row's key)."""
-        return self.key
-
-    def to_dict(self, sides: tuple[str, str] = ("expected", "observed")) -> dict[str, Any]:
-        return {"register": self.register, "offset": self.offset, "width": self.width,
-                "access": self.access, "test": self.test, "verdict": self.verdict.value,
-                "note": self.note, sides[0]: self.expected, sides[1]: self.observed}
-
-
-@dataclass
-class CheckReport(JsonResult):
-    """Result of RegisterMap.check(): `.ok`, `.mismatches`, str() = table, `.to_json()`."""
-
-    map: str
-    target: str
-    destructive: bool
-    findings: list[Finding] = field(default_factory=list)
-
-    @property
-    def mismatches(self) -> list[Finding]:
-        """The findings that differ from the declaration."""
-        return [f for f in self.findings if f.verdict is Verdict.DIFFER]
-
-    @property
-    def ok(self) -> bool:
-        return not self.mismatches
-
-    def __bool__(self) -> bool:
-        return self.ok
-
-    def for_register(self, path: str) -> list[Finding]:
-        return [f for f in self.findings if f.register == path]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "map": self.map,
-            "target": self.target,
-            "destructive": self.destructive,
-            "ok": self.ok,
-            "mismatches": len(self.mismatches),
-            "verdict": self.verdict.value,
-            "findings": [f.to_dict() for f in self.findings],
-        }
-
-    @property
-    def verdict(self) -> Verdict:
-        """AGREE when no finding differs, else DIFFER."""
-        return overall(f.verdict for f in self.findings)
-
-    def __str__(self) -> str:
-        mode = "destructive" if self.destructive else "non-destructive"
-        n, counted = len(self.mismatches), sum(f.verdict.counted for f in self.findings)
-        head = f"{self.map} layout check on {self.target} ({mode}): " + (
-            "agree" if n == 0 else f"DIFFER ({n} of {counted} counted findings differ)"
-        )
-        heads = ("register", "offset", "access", "test", "verdict", "expected", "observed", "note")
-        cells = [(f.register, f"{f.offset:#05x}", f.access, f.test, f.verdict.shown,
-                  _opt_hex(f.expected, f.width), _opt_hex(f.observed, f.width), f.note)
-                 for f in self.findings]
-        return "\n".join([head, *render_table(heads, cells)])
-
-
-def _hex(v: int, width: int) -> str:
-    return f"0x{v:0{width * 2}x}"
-
-
-def _opt_hex(v: int | None, width: int) -> str:
-    return "" if v is None else _hex(v, width)
 
 
 def _pattern(byte: int, width: int) -> int:
@@ -160,7 +73,7 @@ class _Checker:
             extra = (
                 ""
                 if d.reset is None
-                else f" (declared reset {_hex(d.reset, d.width)} not compared)"
+                else f" (declared reset {hex_of(d.reset, d.width)} not compared)"
             )
             self.add(r, "reset", Verdict.INFO, "volatile" + extra, observed=value)
         elif d.reset is not None:
@@ -170,7 +83,7 @@ class _Checker:
                     r,
                     "reset",
                     Verdict.DIFFER,
-                    f"bits {_hex(diff, d.width)} differ from the declared reset value",
+                    f"bits {hex_of(diff, d.width)} differ from the declared reset value",
                     expected=d.reset,
                     observed=value,
                 )
@@ -205,12 +118,12 @@ class _Checker:
         if declared is not None:
             missing = [(w, v) for w, v in refused if w in declared]
             if missing:
-                got = "; ".join(f"width {w} read {_hex(v, d.width)}" for w, v in missing)
+                got = "; ".join(f"width {w} read {hex_of(v, d.width)}" for w, v in missing)
                 self.add(
                     r,
                     "widths",
                     Verdict.DIFFER,
-                    f"declared widths {declared} but {got} instead of {_hex(reference, d.width)}",
+                    f"declared widths {declared} but {got} instead of {hex_of(reference, d.width)}",
                     observed=None,
                 )
                 return
@@ -219,7 +132,7 @@ class _Checker:
             return
         if reference in (0, d.shape.full) and refused == []:
             self.add(
-                r, "widths", Verdict.INFO, desc + f" (inconclusive: value {_hex(reference, d.width)})"
+                r, "widths", Verdict.INFO, desc + f" (inconclusive: value {hex_of(reference, d.width)})"
             )
         elif declared is not None:
             self.add(r, "widths", Verdict.AGREE, desc + f"; declared {declared}")
@@ -261,7 +174,7 @@ class _Checker:
                 r,
                 "volatile",
                 Verdict.INFO,
-                f"changes on its own: {_hex(values[0], d.width)} -> {_hex(values[-1], d.width)}",
+                f"changes on its own: {hex_of(values[0], d.width)} -> {hex_of(values[-1], d.width)}",
                 observed=values[-1],
             )
         else:
@@ -282,7 +195,7 @@ class _Checker:
             return
         value = d.reset or 0
         r.write_logical(value)
-        self.add(r, "writes", Verdict.INFO, f"wrote {_hex(value, d.width)} (write-only, not read back)")
+        self.add(r, "writes", Verdict.INFO, f"wrote {hex_of(value, d.width)} (write-only, not read back)")
 
     def read_to_clear(self, r: BoundRegister) -> None:
         d = r.decl
@@ -310,7 +223,7 @@ class _Checker:
                 r,
                 "read-to-clear",
                 Verdict.DIFFER,
-                f"bits {_hex(left, d.width)} still set after a read",
+                f"bits {hex_of(left, d.width)} still set after a read",
                 expected=second & ~(first & d.rc_mask),
                 observed=second,
             )
@@ -319,7 +232,7 @@ class _Checker:
                 r,
                 "read-to-clear",
                 Verdict.AGREE,
-                f"bits {_hex(first & d.rc_mask, d.width)} cleared by reading",
+                f"bits {hex_of(first & d.rc_mask, d.width)} cleared by reading",
                 observed=second,
             )
 
@@ -375,7 +288,7 @@ class _Checker:
         elif is_ro:
             what = "unchanged by writes"
         else:
-            what = f"writable bits {_hex(store & testable, d.width)} as declared"
+            what = f"writable bits {hex_of(store & testable, d.width)} as declared"
         if len(rows) >= 2 and testable:
             declared = (rows[0][1] ^ rows[1][1]) & compare
             observed = (rows[0][2] ^ rows[1][2]) & compare
@@ -388,12 +301,12 @@ class _Checker:
         extra = observed & ~declared
         missing = declared & ~observed
         if extra:
-            notes.append(f"bits {_hex(extra, d.width)} declared read-only took writes")
+            notes.append(f"bits {hex_of(extra, d.width)} declared read-only took writes")
         if missing:
-            notes.append(f"bits {_hex(missing, d.width)} declared writable did not take writes")
+            notes.append(f"bits {hex_of(missing, d.width)} declared writable did not take writes")
         notes.append(
             "; ".join(
-                f"wrote {_hex(w, d.width)} expected {_hex(e, d.width)} read {_hex(g, d.width)}"
+                f"wrote {hex_of(w, d.width)} expected {hex_of(e, d.width)} read {hex_of(g, d.width)}"
                 for w, e, g in bad
             )
         )
@@ -423,8 +336,8 @@ class _Checker:
                 r,
                 "restore",
                 Verdict.INFO,
-                f"could not restore: wrote {_hex(target, d.width)}, reads "
-                f"{_hex(after, d.width)}, was {_hex(cur, d.width)}",
+                f"could not restore: wrote {hex_of(target, d.width)}, reads "
+                f"{hex_of(after, d.width)}, was {hex_of(cur, d.width)}",
             )
 
     def restore_all(self, bound: list[BoundRegister]) -> None:
@@ -445,8 +358,8 @@ class _Checker:
                 r,
                 "restore",
                 Verdict.INFO,
-                f"changed to {_hex(now, d.width)} by writes to other registers; "
-                f"wrote back {_hex(was, d.width)}",
+                f"changed to {hex_of(now, d.width)} by writes to other registers; "
+                f"wrote back {hex_of(was, d.width)}",
                 expected=was,
                 observed=r.read_logical(),
             )
@@ -476,9 +389,9 @@ class _Checker:
         after1 = r.read_logical()
         notes = []
         if bits & ~after0:
-            notes.append(f"writing 0 cleared bits {_hex(bits & ~after0, d.width)}")
+            notes.append(f"writing 0 cleared bits {hex_of(bits & ~after0, d.width)}")
         if after1 & bits:
-            notes.append(f"writing 1 left bits {_hex(after1 & bits, d.width)} set")
+            notes.append(f"writing 1 left bits {hex_of(after1 & bits, d.width)} set")
         if notes:
             self.add(
                 r, "w1c", Verdict.DIFFER, "; ".join(notes), expected=value & ~bits, observed=after1
@@ -488,7 +401,7 @@ class _Checker:
                 r,
                 "w1c",
                 Verdict.AGREE,
-                f"bits {_hex(bits, d.width)} stayed on 0 and cleared on 1",
+                f"bits {hex_of(bits, d.width)} stayed on 0 and cleared on 1",
                 expected=value & ~bits,
                 observed=after1,
             )
@@ -510,7 +423,7 @@ class _Checker:
                 r,
                 "w1s",
                 Verdict.DIFFER,
-                f"bits {_hex(bits & ~after, d.width)} did not set",
+                f"bits {hex_of(bits & ~after, d.width)} did not set",
                 expected=value | bits,
                 observed=after,
             )
@@ -519,7 +432,7 @@ class _Checker:
                 r,
                 "w1s",
                 Verdict.AGREE,
-                f"bits {_hex(bits, d.width)} set by writing 1",
+                f"bits {hex_of(bits, d.width)} set by writing 1",
                 expected=value | bits,
                 observed=after,
             )
