@@ -260,7 +260,8 @@ class IoMem:
 
     def readinto(self, off: int, buf: bytearray | memoryview) -> int:
         """Fill a writable buffer from `off` (len(buf) bytes): one copy from shared RAM, the
-        decoded b64read elsewhere; returns the count."""
+        decoded b64read elsewhere; returns the count. (A trace that records makes a copy
+        of its own: `m.trace.enabled = False` for bulk transfers.)"""
         dst = memoryview(buf).cast("B")
         n = len(dst)
         addr = self._check_range(off, n)
@@ -274,7 +275,7 @@ class IoMem:
         else:
             dst[:] = self._bus.read_bytes(addr, n)
         if self._tracer is not None:
-            self._tracer("R", addr, n, 0, bytes(dst))
+            self._tracer("R", addr, n, 0, dst)  # copied only while the trace records
         return n
 
     def view(self, off: int, n: int) -> memoryview:

@@ -76,13 +76,18 @@ class Trace:
         self._t0 = time.monotonic_ns()
 
     def tracer(self, space: str = "mem"):
-        """A callback for IoMem: tracer(op, addr, width, value[, data])."""
+        """A callback for IoMem: tracer(op, addr, width, value[, data]).
+
+        `data` may be a memoryview of a caller's buffer: it is copied only if recorded."""
         raw, clock = self._raw, time.monotonic_ns
 
-        def record(op: str, addr: int, width: int, value: int, data: bytes | None = None) -> None:
+        def record(op: str, addr: int, width: int, value: int,
+                   data: bytes | memoryview | None = None) -> None:
             if self.enabled:
                 if len(raw) == raw.maxlen:
                     self.dropped += 1
+                if isinstance(data, memoryview):
+                    data = data.tobytes()
                 raw.append((clock(), op, addr, width, value, space, data))
 
         return record
