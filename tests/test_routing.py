@@ -206,3 +206,22 @@ async def test_a_refresh_costs_one_monitor_round_trip_and_clean_access_none():
         ram.readl(0)
         ram.readl(0)
         assert m.space.refreshes == before + 1  # once, lazily, after a chipset write
+
+
+async def test_qmp_hotplug_maps_memory_and_the_view_follows():
+    spec = MachineSpec(machine="q35", extra_args=["-m", "256M,slots=2,maxmem=1G"])
+    async with Machine(spec) as m:
+        await m.execute("query-status")
+        assert not m.space.stale  # queries leave the map alone
+        where = 1 << 32  # q35 puts hotplugged memory above 4 GiB when RAM fits below it
+        assert m.backing(where) == "none"
+        await m.execute("object-add", {"qom-type": "memory-backend-ram", "id": "hp1",
+                                       "size": 128 << 20})
+        await m.execute("device_add", {"driver": "pc-dimm", "id": "dimm1", "memdev": "hp1"})
+        dimm = (await m.execute("query-memory-devices"))[0]["data"]
+        assert dimm["addr"] == where
+        assert m.backing(where) == "RAM"  # no refresh call: the QMP command marked the map
+        hp = m.ioremap(where, 0x1000)
+        assert m.space.route(hp) == "qtest"  # RAM, but not the shared backend
+        hp.writel(0x10, 0xC0FFEE)
+        assert hp.readl(0x10) == m.qtest.read(where + 0x10, 4) == 0xC0FFEE
