@@ -3,10 +3,10 @@ under TYPE_CHECKING, for types) nor anything above them. Pure logic: reads the s
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
+from imports_ast import module_imports
 
 import driverkit
 
@@ -22,28 +22,11 @@ ALLOWED = {  # driverkit.<key> may import driverkit.<value> (and itself)
 }
 
 
-def _imports(path: Path, package: Path) -> list[tuple[int, str]]:
-    """(line, absolute module) of every import in a module of the driverkit package."""
-    rel = path.relative_to(package.parent).with_suffix("")
-    pkg = list(rel.parts[:-1])  # the package the module lives in (for relative imports)
-    out = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = pkg[: len(pkg) - (node.level - 1)]
-                out.append((node.lineno, ".".join(base + ([node.module] if node.module else []))))
-            else:
-                out.append((node.lineno, node.module or ""))
-        elif isinstance(node, ast.Import):
-            out += [(node.lineno, a.name) for a in node.names]
-    return out
-
-
 def _violations(layer: str, package: Path = PACKAGE) -> list[str]:
     bad = []
     for path in sorted((package / layer).rglob("*.py")):
         where = path.relative_to(package.parent)
-        for line, mod in _imports(path, package):
+        for line, mod in module_imports(path, list(path.relative_to(package.parent).parts[:-1])):
             parts = mod.split(".")
             if parts[0] == "devices" or mod == "driverkit":
                 bad.append(f"{where}:{line} imports {mod}")

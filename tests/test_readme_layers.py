@@ -4,9 +4,10 @@ sources with ast, so the picture cannot drift from the code unnoticed."""
 
 from __future__ import annotations
 
-import ast
 import re
 from pathlib import Path
+
+from imports_ast import module_imports
 
 import driverkit
 
@@ -26,20 +27,6 @@ def readme_layers(text: str) -> dict[str, int]:
     return levels
 
 
-def _imports(path: Path, pkg: list[str]) -> list[tuple[int, str]]:
-    out = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = pkg[: len(pkg) - (node.level - 1)]
-                out.append((node.lineno, ".".join(base + ([node.module] if node.module else []))))
-            else:
-                out.append((node.lineno, node.module or ""))
-        elif isinstance(node, ast.Import):
-            out += [(node.lineno, a.name) for a in node.names]
-    return out
-
-
 def _sources() -> list[tuple[str, Path, list[str]]]:
     """(layer, file, its package path) for every module of a layer: driverkit/* and devices/."""
     out = []
@@ -57,7 +44,7 @@ def _sources() -> list[tuple[str, Path, list[str]]]:
 def upward_imports(levels: dict[str, int]) -> list[str]:
     bad = []
     for layer, path, pkg in _sources():
-        for line, mod in _imports(path, pkg):
+        for line, mod in module_imports(path, pkg):
             parts = mod.split(".")
             if parts[0] != "driverkit" or len(parts) < 2 or parts[1] == layer:
                 continue
