@@ -31,6 +31,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the model predicts, e.g. 0xF800000:8M (repeatable, at most 16)",
     )
     p.add_argument(
+        "--kernel",
+        metavar="RELEASE|VMLINUZ",
+        help="boot and model this kernel: a release scripts/build-guest built (scripts/"
+        "build-guest RELEASE), or a vmlinuz whose release was built so (default: the default "
+        "guest)",
+    )
+    p.add_argument(
         "--timeout",
         type=float,
         default=120.0,
@@ -39,6 +46,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_svg(p, "the model and the kernel side by side, differences marked")
     add_json(p)
     p.set_defaults(func=run)
+
+
+def guest_for(kernel: str):
+    """The built guest for a release name, or for the release of a vmlinuz file."""
+    import os
+
+    from ..guest.artifacts import GuestArtifacts
+    from ..mem.kernel import read_image
+
+    release = read_image(kernel).release if os.path.isfile(kernel) else kernel
+    return GuestArtifacts.locate(release=release)
 
 
 def _progress(msg: str) -> None:
@@ -58,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
                           "options are not supported (their BARs are not modelled)")
     if args.timeout <= 0:
         raise ConfigError(f"--timeout must be positive, got {args.timeout:g}")
+    art = guest_for(args.kernel) if args.kernel else None
     result = asyncio.run(
         memcheck(
             args.machine or "q35",
@@ -68,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
             strict=not args.lenient,
             accel=args.accel,
             progress=_progress,
+            artifacts=art,
         )
     )
     write_svg(args, lambda: _svg(result))

@@ -20,6 +20,14 @@ BUILD_HINT = "run scripts/build-guest (as root; it installs what it needs with a
 GUEST_DIRS = {"x86_64": "guest", "aarch64": "guest-aarch64"}
 
 
+def _manifest_says_probe(root: Path) -> bool:
+    """dkprobe.ko belongs to this guest unless its manifest says it could not be built."""
+    try:
+        return json.loads((root / "manifest.json").read_text()).get("dkprobe", True) is not False
+    except (OSError, ValueError):
+        return True
+
+
 @dataclass(frozen=True)
 class GuestArtifacts:
     """The built Linux guest: kernel, initramfs (busybox + init + dkprobe), config, manifest."""
@@ -29,13 +37,24 @@ class GuestArtifacts:
 
     @classmethod
     def locate(cls, cache: str | os.PathLike[str] | None = None,
-               arch: str = "x86_64") -> "GuestArtifacts":
-        """The `arch` guest under `cache` (default: cache_dir()); ArtifactMissing if incomplete."""
+               arch: str = "x86_64", release: str | None = None) -> "GuestArtifacts":
+        """The `arch` guest under `cache` (default: cache_dir()); ArtifactMissing if incomplete.
+
+        release: one of the kernels `scripts/build-guest KERNEL` built side by side (see
+        `releases()`); default: the default guest.
+        """
         if arch not in GUEST_DIRS:
             raise ConfigError(f"no Linux guest for arch {arch!r}; built: "
                               f"{', '.join(GUEST_DIRS)}")
-        root = (Path(cache) if cache is not None else cache_dir()) / GUEST_DIRS[arch]
-        needed = GUEST_FILES if arch == "x86_64" else ARM64_FILES
+        base = (Path(cache) if cache is not None else cache_dir()) / GUEST_DIRS[arch]
+        root = base / release if release else base
+        if release and not root.is_dir():
+            built = ", ".join(cls.releases(cache, arch)) or "none"
+            raise ArtifactMissing(f"no {arch} guest for kernel {release} in {base} (built: "
+                                  f"{built}); run scripts/build-guest {release}")
+        needed = list(ARM64_FILES)
+        if arch == "x86_64" and _manifest_says_probe(root):
+            needed = list(GUEST_FILES)
         missing = [name for name in needed if not (root / name).is_file()]
         if missing:
             raise ArtifactMissing(
@@ -43,6 +62,16 @@ class GuestArtifacts:
                 f"{BUILD_HINT}"
             )
         return cls(root, arch)
+
+    @classmethod
+    def releases(cls, cache: str | os.PathLike[str] | None = None,
+                 arch: str = "x86_64") -> list[str]:
+        """The kernel releases built side by side under the cache (guest/RELEASE/), sorted."""
+        base = (Path(cache) if cache is not None else cache_dir()) / GUEST_DIRS[arch]
+        if not base.is_dir():
+            return []
+        return sorted(d.name for d in base.iterdir()
+                      if d.is_dir() and not d.is_symlink() and (d / "manifest.json").is_file())
 
     @property
     def has_probe(self) -> bool:

@@ -468,8 +468,16 @@ def check_report(machine: str, memory: int | str, cmdline: str, probes: Sequence
     if kat is None:
         notes.append("the guest's /proc/iomem has no 'Kernel code' line; the model put the "
                      "kernel at CONFIG_PHYSICAL_START")
+    rows = compare(mp, report)
+    if not artifacts.has_probe:
+        why = f"not compared: {artifacts.probe_missing_reason}"
+        notes.append(f"this guest has no dkprobe, so probes and allocator limits are shown "
+                     f"from the model only ({artifacts.probe_missing_reason}); every other row "
+                     f"is compared")
+        rows = [dataclasses.replace(r, verdict=Verdict.INFO, note=why)
+                if r.section in ("probes", "limits") else r for r in rows]
     return MemCheck(mp.machine, mp.memory, cmdline, list(probes), mp, report, kat,
-                    os.path.getsize(artifacts.initrd), compare(mp, report), boot_seconds, notes)
+                    os.path.getsize(artifacts.initrd), rows, boot_seconds, notes)
 
 
 async def boot_report(machine: str, memory: int | str, cmdline: str, probes: Sequence[Probe],
@@ -522,7 +530,8 @@ async def memcheck(machine: str = "pc", memory: int | str = "256M", cmdline: str
     art = artifacts or GuestArtifacts.locate()
     prs = parse_probes(probes)
     model_for(machine, memory, cmdline, prs, art, strict=strict, accel=accel)  # bad input
-    report, took, used = await boot_report(machine, memory, cmdline, prs, timeout=timeout,
+    booted = prs if art.has_probe else []  # without dkprobe the probes are modelled only
+    report, took, used = await boot_report(machine, memory, cmdline, booted, timeout=timeout,
                                            artifacts=art, progress=progress, accel=accel)
     return check_report(machine, memory, cmdline, prs, report, art, boot_seconds=took,
                         strict=strict, accel=used)

@@ -383,7 +383,7 @@ def plan(
     isize = parse_size(initrd_size, "initrd size")
     initrd = qemu_initrd_range(m, mem, isize, defaults=defaults) if isize else None
     st = boot(fw, cl, kc, kernel_at=kernel_at, reserve=reserve, initrd=initrd, kernel=kd)
-    root, rb_log = build_iomem(st, platform_resources(m, mem, defaults=defaults))
+    root, rb_log = build_iomem(st, platform_resources(m, mem, defaults=defaults, rules=kd.rules))
     wb = _wb_ranges(fw, m)
     if pmem_driver:
         _bind_pmem(root, wb)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .firmware import normalize_machine, ram_split
+from .kernel.versions import VersionRules
 from .resource import IORESOURCE_BUSY, IORESOURCE_MEM
 
 GiB = 1 << 30
@@ -42,8 +43,14 @@ class PlatformRes:
         return IORESOURCE_MEM | (IORESOURCE_BUSY if self.busy else 0)
 
 
-def platform_resources(machine: str, memory: int, *, defaults: bool = True) -> list[PlatformRes]:
-    """Non-e820 iomem nodes in the order the kernel adds them."""
+def platform_resources(machine: str, memory: int, *, defaults: bool = True,
+                       rules: VersionRules | None = None) -> list[PlatformRes]:
+    """Non-e820 iomem nodes in the order the kernel adds them (names and presence per the
+    kernel version's rules; default: the bundled kernel's)."""
+    if rules is None:
+        from .kernel import bundled_kernel
+
+        rules = bundled_kernel().rules
     m = normalize_machine(machine)
     below, above = ram_split(m, memory)
     out: list[PlatformRes] = []
@@ -58,9 +65,10 @@ def platform_resources(machine: str, memory: int, *, defaults: bool = True) -> l
     out.append(PlatformRes(0xF0000, 0xFFFFF, "System ROM", True, "pre"))
     out += [
         PlatformRes(0xFEC00000, 0xFEC003FF, "IOAPIC 0", True, "mid"),
-        PlatformRes(0xFEE00000, 0xFEE00FFF, "Local APIC", True, "mid"),
         PlatformRes(0xA0000, 0xBFFFF, "PCI Bus 0000:00", False, "mid"),
     ]
+    if rules.lapic_resource:
+        out.insert(-1, PlatformRes(0xFEE00000, 0xFEE00FFF, "Local APIC", True, "mid"))
     if m == "pc":
         out.append(PlatformRes(below, 0xFEBFFFFF, "PCI Bus 0000:00", False, "mid"))
     else:
@@ -78,6 +86,7 @@ def platform_resources(machine: str, memory: int, *, defaults: bool = True) -> l
             PlatformRes(
                 0xB0000000, 0xBFFFFFFF, f"pnp 00:0{5 if defaults else 4}", True, "final", "request"
             ),
-            PlatformRes(0xB0000000, 0xBFFFFFFF, "PCI MMCONFIG 0000 [bus 00-ff]", True, "final"),
+            PlatformRes(0xB0000000, 0xBFFFFFFF, f"{rules.ecam_name} 0000 [bus 00-ff]", True,
+                        "final"),
         ]
     return out

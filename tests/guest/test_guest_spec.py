@@ -47,7 +47,7 @@ def test_spec_defaults(cache):
     assert spec.firmware == "seabios" and spec.machine == "pc" and spec.arch == "x86_64"
     assert spec.memory_bytes == 256 << 20 and spec.shared_ram
     assert spec.kernel.endswith("vmlinuz") and spec.initrd.endswith("initramfs.cpio.gz")
-    assert spec.append == "console=ttyS0 panic=-1"
+    assert spec.append == "console=ttyS0 panic=-1 no_timer_check"
 
 
 def test_spec_cmdline_probes_and_params(cache):
@@ -55,7 +55,7 @@ def test_spec_cmdline_probes_and_params(cache):
                             probes=[(0xF800000, 0x800000), "0xf800000:0x7e0000"],
                             probe_params={"pattern": "0xf800000:0x1000", "seed": 7},
                             devices=["edu"])
-    assert spec.append == ("console=ttyS0 panic=-1 mem=248M "
+    assert spec.append == ("console=ttyS0 panic=-1 no_timer_check mem=248M "
                            "dkprobe.ranges=0xf800000:0x800000,0xf800000:0x7e0000 "
                            "dkprobe.pattern=0xf800000:0x1000 dkprobe.seed=7")
     assert spec.machine == "q35" and spec.devices == ("edu",) and spec.memory_bytes == 512 << 20
@@ -78,7 +78,7 @@ def test_limits_are_refused_with_numbers(cache):
     with pytest.raises(ConfigError, match="at most 16 ranges, got 17"):
         linux_guest_spec(probes=[(i << 12, 4096) for i in range(17)])
     with pytest.raises(ConfigError, match=r"2100 bytes; the x86 limit is 2047"):
-        linux_guest_spec("x" * (2100 - len("console=ttyS0 panic=-1 ")))
+        linux_guest_spec("x" * (2100 - len("console=ttyS0 panic=-1 no_timer_check ")))
     with pytest.raises(ConfigError, match="without spaces"):
         linux_guest_spec(probe_params={"pattern": "a b"})
     with pytest.raises(ConfigError, match="x86_64 and aarch64, not 'riscv64'"):

@@ -175,9 +175,20 @@ def config_beside(image: Path, release: str) -> Path | None:
     return None
 
 
+def read_image(path: PathLike, arch: str = "x86_64") -> ImageFacts:
+    """What the image alone tells (release, version, layout, sizes), without its config."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError as exc:
+        raise KernelImageError(f"kernel image {p}: {exc.strerror}") from None
+    if not p.is_file():
+        raise KernelImageError(f"kernel image {p}: not a file")
+    return _read_image(str(p.resolve()), st.st_mtime_ns, st.st_size, arch)
+
+
 @functools.lru_cache(maxsize=16)
-def _read_cached(path: str, mtime: int, size: int, config: str | None,
-                 arch: str) -> KernelDescription:
+def _read_image(path: str, mtime: int, size: int, arch: str) -> ImageFacts:
     p = Path(path)
     with open(p, "rb") as f:
         data = f.read()
@@ -192,17 +203,7 @@ def _read_cached(path: str, mtime: int, size: int, config: str | None,
     reader = _READERS.get(found)
     if reader is None:
         raise KernelImageError(f"{p}: no reader for {found} kernel images in this driverkit")
-    facts = reader.read(p, data)
-    cfg_path = Path(config) if config else config_beside(p, facts.release)
-    if cfg_path is None:
-        raise KernelImageError(
-            f"{p}: no config for {facts.release} (looked for config-{facts.release} and config "
-            f"beside it); name it with --kernel-config / kernel_config="
-        )
-    cfg = KernelConfig.load(cfg_path)
-    _check_config(p, facts, cfg, str(cfg_path))
-    return KernelDescription(facts.arch, facts.release, facts.version, facts.compression,
-                             facts.layout, cfg, str(p), facts.sizes)
+    return reader.read(p, data)
 
 
 def read_kernel(path: PathLike, config: PathLike | None = None, *,
@@ -214,14 +215,17 @@ def read_kernel(path: PathLike, config: PathLike | None = None, *,
     kernel of `arch`, and KernelConfigMismatch for a config of another build.
     """
     p = Path(path)
-    try:
-        st = p.stat()
-    except OSError as exc:
-        raise KernelImageError(f"kernel image {p}: {exc.strerror}") from None
-    if not p.is_file():
-        raise KernelImageError(f"kernel image {p}: not a file")
-    return _read_cached(str(p.resolve()), st.st_mtime_ns, st.st_size,
-                        str(Path(config).resolve()) if config else None, arch)
+    facts = read_image(p, arch)
+    cfg_path = Path(config) if config else config_beside(p, facts.release)
+    if cfg_path is None:
+        raise KernelImageError(
+            f"{p}: no config for {facts.release} (looked for config-{facts.release} and config "
+            f"beside it); name it with --kernel-config / kernel_config="
+        )
+    cfg = KernelConfig.load(cfg_path)
+    _check_config(p, facts, cfg, str(cfg_path))
+    return KernelDescription(facts.arch, facts.release, facts.version, facts.compression,
+                             facts.layout, cfg, str(p), facts.sizes)
 
 
 @functools.lru_cache(maxsize=1)

@@ -27,11 +27,16 @@ class VersionRules:
     #: bytes of .brk in use when reserve_brk() runs under QEMU + SeaBIOS: the early page-table
     #: buffer (INIT_PGT_BUF_SIZE) plus the DMI strings dmi_alloc() copied there
     brk_used: int
+    #: /proc/iomem has "Local APIC" (lapic_insert_resource) [measured: 6.1 yes, 6.12 no]
+    lapic_resource: bool
+    #: the name of the PCI config window resource: "PCI MMCONFIG" (6.1) or "PCI ECAM" (6.12)
+    ecam_name: str
 
 
 _RULES = (
-    ((6, 7), VersionRules("6.7+", "generic", 3 * PAGE, 0x11000)),
-    ((0, 0), VersionRules("6.1", "x86-6.1", 3 * PAGE, 0x11000)),
+    # checked on 6.12; from 6.7 for the crashkernel code, unverified in between for the rest
+    ((6, 7), VersionRules("6.12", "generic", 3 * PAGE, 0x11000, False, "PCI ECAM")),
+    ((0, 0), VersionRules("6.1", "x86-6.1", 3 * PAGE, 0x11000, True, "PCI MMCONFIG")),
 )
 
 
