@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 
-from .common import emit
+from .common import add_json, emit
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("completion", help="print a shell completion script (bash)")
     p.add_argument("shell", choices=["bash"], help="the shell")
+    add_json(p)
     p.set_defaults(func=run)
 
 
@@ -62,5 +63,6 @@ complete -o default -F _driverkit driverkit
 def run(args: argparse.Namespace) -> int:
     from . import build_parser
 
-    emit(args, {}, bash_script(build_parser()))
+    script = bash_script(build_parser())
+    emit(args, {"shell": args.shell, "script": script}, script)
     return 0

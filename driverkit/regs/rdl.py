@@ -10,6 +10,7 @@ hardware writes (hw=w/rw) are not made volatile: say so with dk_volatile.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,13 @@ def _udp(node: Any, name: str) -> Any:
         return None
 
 
+def _array(node: Any) -> tuple[int | None, int | None]:
+    """(elements, stride) of an array node (all dimensions flattened), or (None, None)."""
+    if not node.is_array:
+        return None, None
+    return math.prod(node.array_dimensions), node.array_stride
+
+
 def _reg(r: Any) -> RegDesc:
     size = r.get_property("regwidth") // 8
     fields, reset, known = [], 0, True
@@ -59,12 +67,7 @@ def _reg(r: Any) -> RegDesc:
             known = False
     kinds = {f.access for f in fields}
     access = kinds.pop() if len(kinds) == 1 else RW
-    count = stride = None
-    if r.is_array:
-        count = 1
-        for d in r.array_dimensions:
-            count *= d
-        stride = r.array_stride
+    count, stride = _array(r)
     return RegDesc(r.inst_name, r.raw_address_offset, size, access,
                    reset=reset if known and fields else None, fields=fields,
                    count=count, stride=stride,
@@ -83,12 +86,7 @@ def _block(node: Any, notes: list[str]) -> list[RegDesc | BlockDesc]:
         if isinstance(child, RegNode):
             out.append(_reg(child))
         elif isinstance(child, (RegfileNode, AddrmapNode)):
-            count = stride = None
-            if child.is_array:
-                count = 1
-                for d in child.array_dimensions:
-                    count *= d
-                stride = child.array_stride
+            count, stride = _array(child)
             out.append(BlockDesc(child.inst_name, child.raw_address_offset,
                                  _block(child, notes), count=count, stride=stride,
                                  doc=child.get_property("name") or ""))

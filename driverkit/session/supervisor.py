@@ -76,26 +76,23 @@ class Supervisor:
 
     async def call(self, method: str, kw: dict[str, Any]) -> Any:
         m = self.machine
-        if method == "read":
-            return m.ioremap(int(kw["addr"]), int(kw["width"])).read_width(0, int(kw["width"]))
-        if method == "write":
-            width = int(kw["width"])
-            m.ioremap(int(kw["addr"]), width).write_width(0, width, int(kw["value"]))
-            return None
         if method == "read_bytes":
             return base64.b64encode(m.read_phys(int(kw["addr"]), int(kw["n"]))).decode()
-        if method == "pio_read":
-            return m.ioport_map(int(kw["port"]), int(kw["width"])).read_width(0, int(kw["width"]))
-        if method == "pio_write":
-            width = int(kw["width"])
-            m.ioport_map(int(kw["port"]), width).write_width(0, width, int(kw["value"]))
-            return None
         if method in ("cfg_read", "cfg_write"):
             dev = m.pci.get(str(kw["bdf"]))
             if method == "cfg_read":
                 return dev.read_config(int(kw["offset"]), int(kw["width"]))
             dev.write_config(int(kw["offset"]), int(kw["width"]), int(kw["value"]))
             await m.refresh_memory_map()  # a COMMAND or BAR write can map or unmap MMIO
+            return None
+        space = {"read": "addr", "write": "addr", "pio_read": "port", "pio_write": "port"}
+        if method in space:
+            width = int(kw["width"])
+            where = int(kw[space[method]])
+            io = m.ioremap(where, width) if space[method] == "addr" else m.ioport_map(where, width)
+            if method.endswith("read"):
+                return io.read_width(0, width)
+            io.write_width(0, width, int(kw["value"]))
             return None
         raise SessionError(f"unknown call {method!r}")
 

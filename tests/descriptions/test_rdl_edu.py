@@ -58,3 +58,25 @@ def test_bad_rdl_is_a_clear_error(tmp_path, edu_rdl):
     g.write_text("addrmap y { reg { dk_readback = \"twice\"; field {} a[31:0]; } r @ 0; };")
     with pytest.raises(DescriptionError):
         from_rdl(g)
+
+
+def test_rdl_arrays_regfiles_and_access_kinds(tmp_path):
+    f = tmp_path / "blk.rdl"
+    f.write_text("""
+addrmap blk {
+    default regwidth = 32;
+    reg ctl_t { field { sw = rw; } en[0:0] = 0; field { sw = r; } busy[1:1] = 0; };
+    reg irq_t { field { sw = rw; onwrite = woclr; } pend[3:0] = 0; };
+    reg cnt_t { field { sw = r; onread = rclr; } n[15:0] = 0; };
+    regfile chan_t { ctl_t ctl @ 0x0; cnt_t cnt @ 0x4; };
+    irq_t irq @ 0x0;
+    ctl_t lanes[4] @ 0x10 += 0x8;
+    chan_t chan[2] @ 0x100 += 0x10;
+};""")
+    blk = from_rdl(f)
+    offs = {s.path: s.offset for s in blk.layout()}
+    assert [offs[f"lanes[{i}]"] for i in range(4)] == [0x10, 0x18, 0x20, 0x28]
+    assert offs["chan[1].ctl"] == 0x110 and offs["chan[1].cnt"] == 0x114
+    kinds = {s.path: s.reg.access for s in blk.layout()}
+    assert kinds["irq"].name == "W1C" and kinds["chan[0].cnt"].name == "RC"
+    assert blk.lanes.register.field_access["busy"].name == "RO"
