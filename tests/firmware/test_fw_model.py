@@ -65,7 +65,7 @@ def test_plan_shows_the_carveout_as_a_boot_time_reservation():
     assert entry in doc["carveouts"]
     assert "firmware carve-out           0x000c700000-0x000c7fffff" in p.to_text()
     svg = p.to_svg()
-    assert "firmware carve-out 0xc700000 +1M" in svg and 'stroke="#c00"' in svg
+    assert "firmware carve-out 0xc700000 +1M" in svg and 'fill="#ff8c8c"' in svg  # carve-out colour
     # Linux's own boot allocations (NODE_DATA) now go around it
     log = {a.name: (a.start, a.size) for a in p.state.memblock.log}
     node_start, node_size = log["NODE_DATA(0)"]
