@@ -293,16 +293,16 @@ class IoMem:
         return make(addr, n)
 
     def write(self, off: int, data: bytes | bytearray | memoryview) -> None:
-        """memcpy_toio: write data at off."""
+        """memcpy_toio: write data at off (one copy, straight from the caller's buffer)."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise ArgumentTypeError(f"data must be bytes-like, got {type(data).__name__}")
-        data = bytes(data)
-        addr = self._check_range(off, len(data))
-        if not data:
+        src = data if isinstance(data, bytes) else memoryview(data).cast("B")
+        addr = self._check_range(off, len(src))
+        if not src:
             return
         if self._tracer is not None:
-            self._tracer("W", addr, len(data), 0, data)
-        self._bus.write_bytes(addr, data)
+            self._tracer("W", addr, len(src), 0, src)  # a buffer is copied only if recorded
+        self._bus.write_bytes(addr, src)
 
     def memset(self, off: int, byte: int, n: int) -> None:
         """memset_io: fill n bytes at off with byte."""

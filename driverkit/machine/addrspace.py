@@ -48,7 +48,7 @@ class _MarkingBus:
         self._bus.write(addr, width, value)
         self._space.invalidate()
 
-    def write_bytes(self, addr: int, data: bytes) -> None:
+    def write_bytes(self, addr: int, data: bytes | memoryview) -> None:
         self._bus.write_bytes(addr, data)
         self._space.invalidate()
 
@@ -131,7 +131,7 @@ class _Route:
             return self.read_bytes(addr, n)
         return self.space.shm.read_bytes(addr, n)  # type: ignore[union-attr]
 
-    def _ram_write_bytes(self, addr: int, data: bytes) -> None:
+    def _ram_write_bytes(self, addr: int, data: bytes | memoryview) -> None:
         if self.space.stale and not self._current():
             return self.write_bytes(addr, data)
         self.space.shm.write_bytes(addr, data)  # type: ignore[union-attr]

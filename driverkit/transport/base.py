@@ -24,7 +24,7 @@ class Bus(Protocol):
 
     def read_bytes(self, addr: int, n: int) -> bytes: ...
 
-    def write_bytes(self, addr: int, data: bytes) -> None: ...
+    def write_bytes(self, addr: int, data: bytes | memoryview) -> None: ...
 
     def memset(self, addr: int, n: int, byte: int) -> None: ...
 
@@ -56,7 +56,7 @@ class MemoryBus:
         off = self._off(addr, n)
         return bytes(self.mem[off : off + n])
 
-    def write_bytes(self, addr: int, data: bytes) -> None:
+    def write_bytes(self, addr: int, data: bytes | memoryview) -> None:
         off = self._off(addr, len(data))
         self.mem[off : off + len(data)] = data
 

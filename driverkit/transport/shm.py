@@ -113,7 +113,7 @@ class SharedRam:
         off = self.offset(addr, n)
         return self._mv[off : off + n]
 
-    def write_bytes(self, addr: int, data: bytes) -> None:
+    def write_bytes(self, addr: int, data: bytes | memoryview) -> None:
         self.fence()
         for src, off, take in self._pieces(addr, len(data)):
             self.mm[off : off + take] = data[src : src + take]

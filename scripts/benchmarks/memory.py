@@ -83,6 +83,28 @@ async def ram_readinto(rounds: int, scale: float) -> Samples:
         return out
 
 
+@figure("IoMem.write 64 MiB RAM (shared memory)", unit="B/s",
+        baseline="host memcpy of 64 MiB into an existing buffer", at_least=0.5)
+async def ram_write(rounds: int, scale: float) -> Samples:
+    n = max(1 << 20, int(RAM_BYTES * scale)) & ~0xFFF
+    src, host_dst = bytearray(b"\x3c" * n), bytearray(n)
+    async with Machine(MachineSpec(memory="256M")) as m:
+        ram = m.ioremap(RAM_AT, n)
+        m.trace.enabled = False  # a recording trace keeps a copy of what was written
+
+        def mine() -> float:
+            t0 = time.perf_counter()
+            ram.write(0, src)
+            return n / (time.perf_counter() - t0)
+
+        mine()
+        _memcpy_into(src, host_dst)
+        out = paired(rounds, mine, lambda: _memcpy_into(src, host_dst))
+        assert ram.read(0, n) == src
+        out.notes["bytes"] = n
+        return out
+
+
 def _raw_b64read(sock: socket.socket, addr: int, n: int, times: int) -> float:
     """The floor for bulk MMIO/ROM: b64read on the raw socket, decoded, nothing else."""
     cmd = f"b64read {addr:#x} {n:#x}\n".encode()
