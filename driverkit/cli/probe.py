@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..pci.names import pci_ids
 from .common import Outcome, add_machine_command
 
 
@@ -13,7 +14,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 async def body(m, args: argparse.Namespace) -> Outcome:
-    devices = [d.to_dict() for d in m.pci]
+    ids = pci_ids()
+    pci = list(m.pci) if m.spec.arch in ("x86_64", "aarch64") else []  # M-profile boards: none
+    devices = [{**d.to_dict(), "name": ids.device_name(d.vendor, d.device),
+                "class_name": ids.class_name(d.class_code)} for d in pci]
     memory = [
         {"start": r.start, "end": r.end, "kind": r.kind, "backing": r.backing, "name": r.name}
         for r in m.flat.ranges
@@ -26,7 +30,10 @@ async def body(m, args: argparse.Namespace) -> Outcome:
 def _text(info: dict) -> str:
     lines = [f"{info['arch']} {info['machine']}, {info['memory'] >> 20} MiB RAM", "", "PCI devices:"]
     for d in info["pci"]:
-        lines.append(f"  {d['address']}  {d['vendor']:04x}:{d['device']:04x}  class {d['class']:06x}")
+        lines.append(f"  {d['address']}  {d['vendor']:04x}:{d['device']:04x}  class {d['class']:06x}"
+                     f"  {d['class_name']}: {d['name']}")
+        for c in d["capabilities"]:
+            lines.append(f"      capability [{c['offset']:02x}] {c['name']}")
         for b in d["bars"]:
             kind = "I/O" if b["kind"] == "io" else ("64-bit mem" if b["is64"] else "mem")
             lines.append(f"      BAR{b['index']}: {kind} at {b['address']:#x} size {b['size']:#x}")
