@@ -32,7 +32,8 @@ PROMPT = "dk-guest# "
 class Console(Protocol):
     """What GuestShell needs from a serial console."""
 
-    text: str
+    @property
+    def text(self) -> str: ...
 
     def write(self, data: bytes | str) -> None: ...
 
@@ -112,3 +113,21 @@ class GuestShell:
     async def read_file(self, path: str, timeout: float | None = None) -> str:
         """The text of a guest file (`cat`), GuestCommandFailed if it cannot be read."""
         return (await self.run(f"cat '{path}'", timeout, check=True)).output
+
+
+class Shell:
+    """The guest's shell as a test uses it: `await shell.run(cmd) -> str`, the command's output.
+
+    A non-zero exit raises GuestCommandFailed (status and output with it): a test never reads
+    the output of a command that failed without knowing. `result()` gives the status instead.
+    """
+
+    def __init__(self, console: Console, *, timeout: float = 10.0) -> None:
+        self.guest = GuestShell(console, timeout=timeout)
+
+    async def run(self, command: str, timeout: float | None = None) -> str:
+        return (await self.guest.run(command, timeout, check=True)).output
+
+    async def result(self, command: str, timeout: float | None = None) -> CommandResult:
+        """Run `command`; its output and exit status, whatever the status."""
+        return await self.guest.run(command, timeout)

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from ..elf import ElfImage
 from ..errors import (
@@ -123,7 +123,7 @@ class Machine:
         MachineStateError naming `what` and the state found."""
         self.session.check_alive(what)
 
-    async def __aenter__(self) -> "Machine":
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 

@@ -13,7 +13,10 @@ from ..errors import ConfigError
 from ..machine.spec import MACHINES, MachineSpec
 
 SPEC_FIELDS = {f.name for f in dataclasses.fields(MachineSpec)}
-PLUGIN_FIELDS = {"scope", "timeout", "machines"}
+PLUGIN_FIELDS = {"scope", "timeout", "machines", "guest"}
+GUESTS = ("linux",)
+#: fields a guest="linux" test cannot set: the project's guest decides them
+GUEST_DECIDES = ("kernel", "initrd", "firmware", "shared_ram")
 SCOPES = ("function", "module", "session")
 SCOPE_RANK = {"function": 0, "class": 1, "module": 2, "package": 3, "session": 4}
 ARCH_OF = {m: arch for arch, ms in MACHINES.items() for m in ms}
@@ -28,6 +31,7 @@ class MachineConfig:
     scope: str = "function"
     timeout: float | None = None
     machines: tuple[str, ...] = ()
+    guest: str | None = None  # "linux": booted once, every test forked from its snapshot
 
 
 def marker_fields(node: pytest.Item | Any) -> dict[str, Any]:
@@ -75,14 +79,34 @@ def resolve(node: Any, *, machine_type: str | None = None,
                           f"seconds, got {timeout!r}")
     machines = allowed_types(fields)
     fields.pop("machines", None)
+    guest = fields.pop("guest", None)
     if machine_type is not None:
         fields["machine"] = machine_type
         fields["arch"] = ARCH_OF[machine_type]
     try:
-        spec = MachineSpec(**fields)
+        spec = MachineSpec(**fields) if guest is None else _guest_spec(node, guest, scope, fields)
     except ConfigError as exc:
         raise ConfigError(f"{node.nodeid}: @pytest.mark.machine: {exc}") from None
-    return MachineConfig(spec, scope, float(timeout) if timeout else None, machines)
+    return MachineConfig(spec, scope, float(timeout) if timeout else None, machines, guest)
+
+
+def _guest_spec(node: Any, guest: object, scope: str, fields: dict[str, Any]) -> MachineSpec:
+    """guest="linux": the project's Linux guest (linux_guest_spec) with the marker's fields;
+    `append` adds to the kernel command line."""
+    if guest not in GUESTS:
+        raise ConfigError(f"guest={guest!r}: known guests are {', '.join(map(repr, GUESTS))}")
+    if scope != "function":
+        raise ConfigError(f"guest={guest!r} tests each start from the guest's snapshot (fresh "
+                          f"and fast); scope={scope!r} does not apply to them")
+    decided = sorted(set(fields) & set(GUEST_DECIDES))
+    if decided:
+        raise ConfigError(f"guest={guest!r} decides {', '.join(decided)} itself")
+    from ..guest.linux import linux_guest_spec
+
+    fields = dict(fields)
+    return linux_guest_spec(fields.pop("append", None) or "", fields.pop("machine", None),
+                            fields.pop("memory", "256M"), arch=fields.pop("arch", "x86_64"),
+                            **fields)
 
 
 def parse_types(text: str | None) -> list[str]:

@@ -17,6 +17,7 @@ from ..machine.spec import MachineSpec
 from . import replay
 from .options import options
 from .pool import SharedMachines
+from .snapshots import snapshots
 from .state import (
     FAILED,
     POOL,
@@ -96,6 +97,17 @@ async def _machine_gen(request: pytest.FixtureRequest) -> AsyncIterator[MachineL
     opts = options(item.config)
     mine = checkouts(item)
     loop = asyncio.get_running_loop()
+    if cfg.guest is not None:
+        if opts.replay is not None:
+            pytest.skip(f"guest={cfg.guest!r} tests need QEMU; not run under --driverkit-replay")
+        fork = (await snapshots(item.config).get(cfg.spec)).fork()
+        mine.append(Checkout(fork, loop, "machine"))
+        try:
+            await fork.start()
+            yield fork
+        finally:
+            await fork.close()
+        return
     if opts.replay is not None:
         rm = replay.load(item, opts.replay)
         mine.append(Checkout(rm, loop, "machine"))

@@ -13,6 +13,7 @@ from . import artifacts, replay
 from .config import SCOPE_RANK, allowed_types, marker_fields
 from .deadline import Deadline
 from .options import options
+from .snapshots import snapshots
 from .state import (
     CHECKOUTS,
     DEADLINE,
@@ -138,7 +139,7 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    said = notes(config)
+    said = notes(config) + snapshots(config).summary()
     root = options(config).replay
     if not said and root is None:
         return
@@ -147,3 +148,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(note)
     if root is not None:
         terminalreporter.write_line(replay.summary(root))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    snapshots(config).remove_all()
