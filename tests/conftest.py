@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
-import os
-from pathlib import Path
 
 import pytest
 
 from driverkit.machine import machine as machine_module
+from driverkit.machine.process import qemu_children
 
 pytest_plugins = ["pytester"]
 
@@ -22,23 +21,10 @@ def pytest_configure(config: pytest.Config) -> None:
                                 "pip install -e '.[test]')")
 
 
-def _qemu_children() -> list[str]:
-    me, found = os.getpid(), []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            comm = stat.read_text().split("(", 1)[1].rsplit(")", 1)[0]
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == me and comm.startswith("qemu-system"):
-            found.append(f"pid {stat.parent.name} ({comm})")
-    return found
-
-
 @pytest.fixture(scope="session", autouse=True)
 def no_leaks_after_the_suite():
     yield
     leftovers = [str(p) for p in machine_module.CREATED_DIRS if p.exists()]
-    children = _qemu_children()
+    children = qemu_children()
     assert not children, f"QEMU processes left running: {children}"
     assert not leftovers, f"machine temp dirs left behind: {leftovers}"

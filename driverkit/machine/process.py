@@ -32,6 +32,21 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 _SETPRIV = shutil.which("setpriv")
 
 
+def qemu_children(parent: int | None = None) -> list[str]:
+    """Running QEMU processes whose parent is `parent` (default: this process), as
+    "pid N (comm)": what a leak check after a run looks for."""
+    me, found = parent or os.getpid(), []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        comm, _, rest = text.partition("(")[2].rpartition(")")
+        if rest.split()[1:2] == [str(me)] and comm.startswith("qemu-system"):
+            found.append(f"pid {stat.parent.name} ({comm})")
+    return found
+
+
 def _spawn_argv(argv: list[str]) -> tuple[list[str], Callable[[], None] | None]:
     """argv and preexec_fn that make QEMU die with us.
 

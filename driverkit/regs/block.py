@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import BoundsError, LayoutError, RegisterError
-from .register import BoundRegister, Register
+from .register import BoundRegister, Register, read_logical_many
 
 if TYPE_CHECKING:
     from .findings import CheckReport
@@ -271,6 +271,15 @@ class RegisterBlock:
             bound = blocks[0] if member.count is None else BoundArray(prefix, blocks)
         self.__dict__[name] = bound  # later lookups skip the descriptor
         return bound
+
+    def read_all(self, *, destructive: bool = False) -> dict[str, Any]:
+        """Every readable register decoded, by path, read pipelined on the wire (one round
+        trip per window, not per register). Reads with side effects (RC, side_effects=True)
+        are skipped unless destructive=True."""
+        chosen = [r for r in self.registers() if r.decl.readable
+                  and (destructive or not r.decl.destructive_read)]
+        values = read_logical_many(chosen)
+        return {r.path: r.decl.shape.decode(v) for r, v in zip(chosen, values)}
 
     def registers(self) -> list[BoundRegister]:
         """Every register of this block bound to the device, in offset order."""

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import construct as cs
 
+from .register import read_logical_many
+
 if TYPE_CHECKING:
     from .block import RegisterBlock
 
@@ -37,6 +39,7 @@ def dump(regs: RegisterBlock, *, destructive: bool = False) -> dict[str, Any]:
     """Read and decode every register of `regs`; JSON-ready."""
     io = regs.iomem
     entries = []
+    to_read = []  # (entry, bound register, decl): read together below, pipelined
     for r in regs.registers():
         d = r.decl
         entry: dict[str, Any] = {
@@ -61,14 +64,16 @@ def dump(regs: RegisterBlock, *, destructive: bool = False) -> dict[str, Any]:
         elif not d.readable:
             entry["skipped"] = "write-only"
         else:
-            logical = r.read_logical()
-            entry["value"] = logical
-            decoded = d.shape.decode(logical)
-            if d.shape.kind == "struct":
-                entry["fields"] = jsonable(decoded)
-            elif d.shape.kind == "value":
-                entry["fields"] = {"value": jsonable(decoded)}
+            to_read.append((entry, r, d))
         entries.append(entry)
+    values = read_logical_many([r for _, r, _ in to_read])
+    for (entry, _, d), logical in zip(to_read, values):
+        entry["value"] = logical
+        decoded = d.shape.decode(logical)
+        if d.shape.kind == "struct":
+            entry["fields"] = jsonable(decoded)
+        elif d.shape.kind == "value":
+            entry["fields"] = {"value": jsonable(decoded)}
     return {
         "map": type(regs).__name__,
         "iomem": {"name": io.name, "space": io.space, "phys": io.phys, "size": io.size},

@@ -15,6 +15,7 @@ from driverkit import Machine, MachineSpec
 from driverkit.errors import MachineError
 from driverkit.machine.argv import qemu_binary
 from driverkit.machine.firmware import write_bare_firmware
+from driverkit.machine.process import qemu_children
 
 from . import Samples, figure
 
@@ -69,22 +70,10 @@ async def up_down(rounds: int, scale: float) -> Samples:
         return out
 
 
-def _children() -> set[int]:
-    me, found = os.getpid(), set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        if int(text.rsplit(")", 1)[1].split()[1]) == me:
-            found.add(int(stat.parent.name))
-    return found
-
-
-def _leak_probe() -> tuple[set[int], set[str], set[str]]:
+def _leak_probe() -> tuple[set[str], set[str], set[str]]:
     dirs = {p.name for p in Path("/dev/shm").glob(f"driverkit-{os.getpid()}-*")}
     dirs |= {p.name for p in Path(tempfile.gettempdir()).glob(f"driverkit-{os.getpid()}-*")}
-    return _children(), dirs, set(os.listdir("/proc/self/fd"))
+    return set(qemu_children()), dirs, set(os.listdir("/proc/self/fd"))
 
 
 @figure("soak: machine launch cycles", unit="s", baseline="raw QEMU to qtest-ready, killed")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 from driverkit import Machine, MachineSpec
 from driverkit.errors import MachineError
@@ -15,28 +17,37 @@ HPET = 0xFED00000
 N = 20000
 
 
-def raw_loop(sock: socket.socket, n: int) -> float:
-    """The floor: write the command, read until newline, parse nothing but the value.
+def recv_some(sock: socket.socket, bufsize: int = 4096) -> bytes:
+    """What QEMU sent (the socket timeout bounds the wait); EOF is a MachineError."""
+    chunk = sock.recv(bufsize)
+    if not chunk:
+        raise MachineError("qtest socket closed by QEMU during the raw loop")
+    return chunk
 
-    The channel's socket is non-blocking; the raw loop blocks (with a deadline) meanwhile.
-    """
+
+@contextmanager
+def blocking(sock: socket.socket, timeout: float = 10.0) -> Iterator[socket.socket]:
+    """The channel's socket is non-blocking; a raw loop blocks (with a deadline) meanwhile."""
+    sock.settimeout(timeout)
+    try:
+        yield sock
+    finally:
+        sock.setblocking(False)
+
+
+def raw_loop(sock: socket.socket, n: int) -> float:
+    """The floor: write the command, read until newline, parse nothing but the value."""
     cmd = f"readl {HPET:#x}\n".encode()
     buf = b""
-    sock.settimeout(10.0)
-    try:
+    with blocking(sock):
         t0 = time.perf_counter()
         for _ in range(n):
             sock.sendall(cmd)
             while b"\n" not in buf:
-                chunk = sock.recv(4096)  # the socket timeout bounds each wait
-                if not chunk:
-                    raise MachineError("qtest socket closed by QEMU during the raw loop")
-                buf += chunk
+                buf += recv_some(sock)
             line, _, buf = buf.partition(b"\n")
             int(line[3:], 16)
         return n / (time.perf_counter() - t0)
-    finally:
-        sock.setblocking(False)
 
 
 def iomem_loop(io: IoMem, n: int, m: Machine) -> float:

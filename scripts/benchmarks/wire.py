@@ -11,11 +11,10 @@ import socket
 import time
 
 from driverkit import Machine, MachineSpec
-from driverkit.errors import MachineError
 from driverkit.io.iomem import IoMem
 
 from . import Samples, figure
-from .readl import HPET, raw_loop
+from .readl import HPET, blocking, raw_loop, recv_some
 
 N = 20000
 COMPARATOR = 0x108  # HPET timer 0 comparator: a 32-bit register that keeps what is written
@@ -25,21 +24,15 @@ WINDOW = 128
 def raw_pipelined(sock: socket.socket, n: int) -> float:
     """Raw pipelined readl: WINDOW commands sent at once, then their replies read."""
     cmd = f"readl {HPET:#x}\n".encode() * WINDOW
-    sock.settimeout(10.0)
-    try:
+    with blocking(sock):
         t0 = time.perf_counter()
         got = 0
         for _ in range(max(1, n // WINDOW)):
             sock.sendall(cmd)
             need = got + WINDOW
             while got < need:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    raise MachineError("qtest socket closed by QEMU during the raw loop")
-                got += chunk.count(b"\n")
+                got += recv_some(sock, 65536).count(b"\n")
         return got / (time.perf_counter() - t0)
-    finally:
-        sock.setblocking(False)
 
 
 def posted_loop(io: IoMem, m: Machine, n: int) -> float:

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import _qemu_children  # tests/conftest.py (the suite-wide guard)
+
+from driverkit.machine.process import qemu_children
 
 
 def _our_dirs() -> set[str]:
@@ -31,7 +32,7 @@ def _leaks(fds0: dict[str, str], dirs0: set[str]) -> list[str]:
                                           or "driverkit-" in target)}
     found = [f"fd {fd} -> {target}" for fd, target in fds.items()]
     found += [f"machine dir {d}" for d in _our_dirs() - dirs0]
-    found += [f"QEMU {c}" for c in _qemu_children()]
+    found += [f"QEMU {c}" for c in qemu_children()]
     return found
 
 

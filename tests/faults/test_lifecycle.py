@@ -206,29 +206,7 @@ def test_a_startup_timeout_prints_no_unretrieved_task_exception(tmp_path):
     assert "Traceback" not in out.stderr, out.stderr
 
 
-SLEEPER = """
-import asyncio
-from driverkit import Machine
-
-async def main():
-    async with Machine() as m:
-        print(m.process.pid, m.tmpdir, flush=True)
-        await asyncio.sleep(60)
-
-asyncio.run(main())
-"""
-
-
-def test_sigterm_cleans_up_like_ctrl_c():
-    proc = subprocess.Popen([sys.executable, "-c", SLEEPER], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    pid, tmp = proc.stdout.readline().split()
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(15)
-    # Ended the way Ctrl-C ends asyncio.run (KeyboardInterrupt), not killed outright (-15).
-    assert proc.returncode in (-signal.SIGINT, 130), proc.stderr.read()
-    assert _gone(int(pid))
-    assert not Path(tmp).exists(), "SIGTERM left the machine's /dev/shm dir behind"
+# SIGTERM in a plain asyncio program: tests/test_machine.py::test_ctrl_c_or_kill_of_python...
 
 
 def _shm_dirs_of(pid: int) -> list[Path]:

@@ -190,3 +190,37 @@ async def test_posted_writes_and_reads_from_several_threads_and_tasks():
             await asyncio.to_thread(t.join, 30)
         assert errors == []
         assert [hpet.readl(0x108 + 0x20 * t) for t in range(3)] == [399] * 3
+
+
+async def test_register_map_reads_many_registers_pipelined():
+    from construct import Int32ul, Int64ul
+
+    from driverkit.regs import RO, RW, Register, RegisterMap
+
+    class Hpet(RegisterMap):
+        cap = Register(0x000, Int64ul, RO)
+        config = Register(0x010, Int32ul, RW)
+        isr = Register(0x020, Int32ul, RW)
+        t0_config = Register(0x100, Int32ul, RW)
+        t0_comparator = Register(0x108, Int32ul, RW)
+        t1_comparator = Register(0x128, Int32ul, RW)
+
+    async with Machine() as m:
+        regs = Hpet(m.ioremap(HPET, 0x400))
+        regs.t1_comparator.write(0x4321)
+        one_by_one = {r.path: r.read() for r in regs.registers()}
+        batches: list[int] = []
+        real_exchange = m.qtest.exchange
+
+        def counting(wires, what):  # a spy on the real channel: counts pipelined batches
+            batches.append(len(wires))
+            return real_exchange(wires, what)
+
+        m.qtest.exchange = counting
+        assert regs.read_all() == one_by_one
+        assert one_by_one["cap"] == 0x009896808086A201 and one_by_one["t1_comparator"] == 0x4321
+        assert batches == [1, 5]  # the 64-bit register, then the five 32-bit ones at once
+        batches.clear()
+        text = str(regs)  # the decoded dump reads the same way
+        assert "t1_comparator  RW  0x00004321" in text
+        assert batches == [1, 5]
