@@ -10,11 +10,13 @@ and i440FX datasheets, as QEMU 7.2 implements them (hw/pci-host/q35.c, i440fx.c)
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 
 import pytest
 
 from driverkit import Machine, MachineSpec
-from driverkit.errors import UnbackedError
+from driverkit.errors import MachineTimeout, UnbackedError
 
 HOST_BRIDGE = "00:00.0"
 ESMRAMC, SMRAM, F_SMBASE = 0x9E, 0x9D, 0x9C  # q35 MCH config registers
@@ -225,3 +227,20 @@ async def test_qmp_hotplug_maps_memory_and_the_view_follows():
         assert m.space.route(hp) == "qtest"  # RAM, but not the shared backend
         hp.writel(0x10, 0xC0FFEE)
         assert hp.readl(0x10) == m.qtest.read(where + 0x10, 4) == 0xC0FFEE
+
+
+async def test_a_late_monitor_reply_is_never_taken_for_the_next_one():
+    async with Machine(MachineSpec(machine="q35")) as m:
+        assert m.monitor is not None and m.process is not None
+        m.space.refresh()  # the monitor is in use (capabilities negotiated)
+        m.monitor.timeout = 0.3
+        os.kill(m.process.pid, signal.SIGSTOP)  # QEMU stops answering for a while
+        try:
+            with pytest.raises(MachineTimeout, match="monitor reply"):
+                m.space.refresh()
+        finally:
+            os.kill(m.process.pid, signal.SIGCONT)
+        m.monitor.timeout = 5.0
+        status = m.monitor.execute("query-status")  # the late `info mtree -f` text is skipped
+        assert isinstance(status, dict) and status["status"] == "running"
+        assert m.space.refresh().find(0xFED00000).name == "hpet"

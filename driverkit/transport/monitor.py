@@ -9,8 +9,10 @@ Machine's asynchronous session records them).
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
+import threading
 import time
 from typing import Any, Callable, NoReturn
 
@@ -21,7 +23,12 @@ DeathCheck = Callable[[str], Exception]
 
 
 class SyncMonitor:
-    """A blocking QMP client over a connected stream socket (capabilities negotiated lazily)."""
+    """A blocking QMP client over a connected stream socket (capabilities negotiated lazily).
+
+    Every command carries an id and only the reply with that id answers it, so a reply that
+    arrives after its deadline (QEMU stopped for a while) is skipped, never taken for the
+    next command's. One command at a time (a lock), so threads may share it.
+    """
 
     def __init__(self, sock: socket.socket, *, timeout: float = 10.0,
                  on_closed: DeathCheck | None = None) -> None:
@@ -30,6 +37,8 @@ class SyncMonitor:
         self._on_closed = on_closed
         self._buf = bytearray()
         self._ready = False
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
         self.closed = False
 
     def _closed(self, what: str) -> NoReturn:
@@ -38,8 +47,8 @@ class SyncMonitor:
             raise self._on_closed(f"during the monitor command {what}")
         raise QtestError(f"QEMU closed the monitor channel during {what}")
 
-    def _message(self, what: str, deadline: float) -> dict:
-        """The next JSON object QEMU sends that is not an event."""
+    def _reply(self, ident: int, what: str, deadline: float) -> dict:
+        """The reply carrying `ident` (events, the greeting and late replies are skipped)."""
         while True:
             nl = self._buf.find(b"\n")
             if nl >= 0:
@@ -47,10 +56,14 @@ class SyncMonitor:
                 del self._buf[: nl + 1]
                 if not line.strip():
                     continue
-                msg = json.loads(line)
-                if "event" in msg:
-                    continue
-                return msg
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    raise QmpError(f"the monitor sent something that is not JSON: "
+                                   f"{line[:80]!r}") from None
+                if isinstance(msg, dict) and msg.get("id") == ident:
+                    return msg
+                continue
             left = deadline - time.monotonic()
             if left <= 0:
                 raise MachineTimeout(f"QEMU's monitor reply to {what}", self.timeout)
@@ -65,18 +78,27 @@ class SyncMonitor:
                 self._closed(what)
             self._buf += data
 
+    def _call(self, cmd: str, args: dict | None, deadline: float) -> dict:
+        ident = next(self._ids)
+        msg: dict[str, Any] = {"execute": cmd, "id": ident}
+        if args:
+            msg["arguments"] = args
+        try:
+            self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        except OSError:
+            self._closed(cmd)
+        return self._reply(ident, cmd, deadline)
+
     def execute(self, cmd: str, args: dict | None = None) -> Any:
         """One QMP command; its "return" value, or QmpError with QEMU's description."""
-        if self.closed:
-            self._closed(cmd)
-        deadline = time.monotonic() + self.timeout
-        if not self._ready:
-            self._message("the QMP greeting", deadline)
-            self._send({"execute": "qmp_capabilities"})
-            self._message("qmp_capabilities", deadline)
-            self._ready = True
-        self._send({"execute": cmd, **({"arguments": args} if args else {})})
-        reply = self._message(cmd, deadline)
+        with self._lock:
+            if self.closed:
+                self._closed(cmd)
+            deadline = time.monotonic() + self.timeout
+            if not self._ready:
+                self._call("qmp_capabilities", None, deadline)
+                self._ready = True
+            reply = self._call(cmd, args, deadline)
         if "error" in reply:
             raise QmpError(f"QMP {cmd} failed: {reply['error'].get('desc', reply['error'])}")
         return reply.get("return")
@@ -84,9 +106,3 @@ class SyncMonitor:
     def hmp(self, command_line: str) -> str:
         """A human monitor command (read-only use: info ...), through this QMP monitor."""
         return str(self.execute("human-monitor-command", {"command-line": command_line}))
-
-    def _send(self, obj: dict) -> None:
-        try:
-            self.sock.sendall(json.dumps(obj).encode() + b"\n")
-        except OSError:
-            self._closed(str(obj["execute"]))
