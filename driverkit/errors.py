@@ -57,6 +57,11 @@ class InvalidWidth(AccessError):
     """The device at this address does not accept this access width (QEMU would answer 0)."""
 
 
+class RejectedAccessWarning(UserWarning):
+    """QEMU did not perform an access (a width the device refuses, nothing mapped there): the
+    value read is not the device's (Machine.check_accesses("warn"))."""
+
+
 class UnbackedError(AccessError):
     """Nothing (RAM, ROM, MMIO) backs the requested physical range."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -74,6 +75,9 @@ class Trace:
         """Free-form facts a replay needs (spec, BAR addresses...); exported in the header."""
         self.dropped = 0
         self._t0 = time.monotonic_ns()
+        self.check: Callable[[str, int, int], None] | None = None
+        """Called after every traced access with (op, addr, width); may raise (see
+        Machine.check_accesses). None (the default) costs nothing."""
 
     def tracer(self, space: str = "mem"):
         """A callback for IoMem: tracer(op, addr, width, value[, data]).
@@ -83,6 +87,8 @@ class Trace:
 
         def record(op: str, addr: int, width: int, value: int,
                    data: bytes | memoryview | None = None) -> None:
+            if self.check is not None:
+                self.check(op, addr, width)
             if self.enabled:
                 if len(raw) == raw.maxlen:
                     self.dropped += 1

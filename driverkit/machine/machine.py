@@ -18,6 +18,7 @@ from ..elf import ElfImage
 from ..errors import (
     ArgumentTypeError,
     DriverkitError,
+    MachineError,
     MachineTimeout,
 )
 from ..io.dma import DmaPool
@@ -26,6 +27,7 @@ from ..io.resource import Resource, ResourceTree
 from ..io.trace import Trace
 from ..pci.bus import PciBus
 from ..pci.firmware import wait_for_firmware
+from ..transport.guest_errors import RejectionCheck
 from ..transport.mtree import FlatView
 from ..transport.qtest import PortBus, QtestBus
 from ..transport.shm import SharedRam
@@ -264,6 +266,19 @@ class Machine:
     def unbacked(self, start: int, size: int) -> list[tuple[int, int]]:
         """Sub-ranges of [start, start+size) that neither QEMU's map nor an enabled BAR backs."""
         return self.space.unbacked(start, size)
+
+    def check_accesses(self, policy: str | None = "warn") -> None:
+        """After every ioremap/ioport access, look at QEMU's guest_errors log: "warn" issues a
+        RejectedAccessWarning, "error" raises InvalidWidth, when QEMU dropped the access (a
+        16-bit read of the HPET reads 0 otherwise, silently). None turns it off (the default:
+        the check costs an fstat per access)."""
+        if policy is None:
+            self.trace.check = None
+            return
+        self.check_alive("check_accesses")
+        if self.guest_errors is None:
+            raise MachineError("this machine has no guest_errors log")
+        self.trace.check = RejectionCheck(self.guest_errors, policy)
 
     def ioremap(self, phys: int, size: int, *, allow_unbacked: bool = False,
                 name: str = "") -> IoMem:

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..errors import ConfigError, InvalidWidth, RejectedAccessWarning
 
 LINE_RE = re.compile(
     r"Invalid (?P<op>read|write|access) at addr 0x(?P<addr>[0-9A-Fa-f]+), size (?P<size>\d+), "
@@ -43,22 +46,32 @@ class RejectedAccess:
 
 
 class GuestErrorLog:
-    """The tail of QEMU's guest_errors log since the last `take()`."""
+    """The tail of QEMU's guest_errors log since the last `take()` (the file is kept open, so
+    a look when nothing was logged is one fstat)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._pos = 0
+        self._fd: int | None = None
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __del__(self) -> None:
+        self.close()
 
     def take(self) -> list[RejectedAccess]:
         """Rejected accesses logged since the previous call (oldest first)."""
         try:
-            with open(self.path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                if size <= self._pos:
-                    return []
-                start = max(self._pos, size - MAX_CHUNK)
-                f.seek(start)
-                data = f.read(MAX_CHUNK)
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            size = os.fstat(self._fd).st_size
+            if size <= self._pos:
+                return []
+            start = max(self._pos, size - MAX_CHUNK)
+            data = os.pread(self._fd, MAX_CHUNK, start)
         except OSError:
             return []
         end = data.rfind(b"\n")
@@ -72,3 +85,25 @@ class GuestErrorLog:
                 out.append(RejectedAccess(m["op"], int(m["addr"], 16), int(m["size"]),
                                           m["region"], m["reason"].strip()))
         return out
+
+
+class RejectionCheck:
+    """After each access: QEMU rejected it? Warn (RejectedAccessWarning) or raise
+    InvalidWidth, naming the access and QEMU's reason (Machine.check_accesses)."""
+
+    def __init__(self, log: GuestErrorLog, policy: str) -> None:
+        if policy not in ("warn", "error"):
+            raise ConfigError(f"access check policy {policy!r}: 'warn', 'error' or None")
+        self.log, self.policy = log, policy
+        log.take()  # what was logged before the check began is not this access's
+
+    def __call__(self, op: str, addr: int, width: int) -> None:
+        found = self.log.take()
+        if not found:
+            return
+        what = {"r": "read", "w": "write"}.get(op, "bulk access")
+        msg = (f"{width * 8}-bit {what} at {addr:#x}: QEMU did not perform it ("
+               + "; ".join(str(r) for r in found[:4]) + ")")
+        if self.policy == "error":
+            raise InvalidWidth(msg)
+        warnings.warn(msg, RejectedAccessWarning, stacklevel=4)

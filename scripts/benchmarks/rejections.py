@@ -1,0 +1,28 @@
+"""What Machine.check_accesses costs: every access then looks at QEMU's guest_errors log."""
+
+from __future__ import annotations
+
+import time
+
+from driverkit import Machine, MachineSpec
+
+from . import Samples, figure, paired
+
+
+@figure("IoMem.readl with check_accesses('error')", unit="ops/s",
+        baseline="IoMem.readl unchecked", at_least=0.5)
+async def checked_readl(rounds: int, scale: float) -> Samples:
+    n = max(200, int(5000 * scale))
+    async with Machine(MachineSpec()) as m:
+        hpet = m.ioremap(0xFED00000, 0x400)
+
+        def loop(policy: str | None) -> float:
+            m.check_accesses(policy)
+            t0 = time.perf_counter()
+            for _ in range(n):
+                hpet.readl(0)
+            rate = n / (time.perf_counter() - t0)
+            m.check_accesses(None)
+            return rate
+
+        return paired(rounds, lambda: loop("error"), lambda: loop(None))
