@@ -1,0 +1,146 @@
+"""How one mapping's accesses travel: the shared RAM mmap or qtest, re-bound as QEMU re-routes.
+
+AddressSpace (addrspace.py) owns the routes and decides when the flat view is stale;
+a Route only asks it, before each shared-RAM access, whether the view must be re-read.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING
+
+from ..errors import UnbackedError
+from ..transport.base import Bus
+
+if TYPE_CHECKING:
+    from .addrspace import AddressSpace
+
+
+class MarkingBus:
+    """A qtest bus whose writes mark the space's view stale (they may re-route memory)."""
+
+    def __init__(self, space: "AddressSpace", bus: Bus) -> None:
+        self._space = space
+        self._bus = bus
+        self.read = bus.read
+        self.read_bytes = bus.read_bytes
+        self.read_many = getattr(bus, "read_many", None)
+
+    def write(self, addr: int, width: int, value: int) -> None:
+        self._bus.write(addr, width, value)
+        self._space.invalidate()
+
+    def write_bytes(self, addr: int, data: bytes | memoryview) -> None:
+        self._bus.write_bytes(addr, data)
+        self._space.invalidate()
+
+    def memset(self, addr: int, n: int, byte: int) -> None:
+        self._bus.memset(addr, n, byte)
+        self._space.invalidate()
+
+
+class Route:
+    """The bus of one memory mapping: the shared mmap while QEMU routes all of it to the RAM
+    backend, qtest otherwise; re-bound by the space whenever it re-reads the map."""
+
+    def __init__(self, space: "AddressSpace", start: int, size: int) -> None:
+        self.space = space
+        self.start = start
+        self.size = size
+        self.ram = False
+        self.views: list[weakref.ref[memoryview]] = []
+        self.rebind()
+
+    def rebind(self) -> None:
+        sp = self.space
+        shm = sp.shm
+        if shm is not None and shm.covers(self.start, self.size):
+            self.ram = True
+            self.read = self._ram_read
+            self.write = self._ram_write
+            self.read_bytes = self._ram_read_bytes
+            self.write_bytes = self._ram_write_bytes
+            self.memset = self._ram_memset
+            self.read_many = None  # IoMem reads one by one: each is a memory load
+            return
+        self.ram = False
+        self.release_views()
+        qt = sp.qtest_bus
+        out = qt if sp.in_overlay(self.start, self.size) else sp.mem_bus
+        self.read = qt.read
+        self.read_bytes = qt.read_bytes
+        self.read_many = getattr(qt, "read_many", None)
+        self.write = out.write
+        self.write_bytes = out.write_bytes
+        self.memset = out.memset
+
+    def release_views(self) -> None:
+        """Views handed out stop working (ValueError on use): their bytes are no longer RAM."""
+        for ref in self.views:
+            v = ref()
+            if v is None:
+                continue
+            try:
+                v.release()
+            except BufferError:  # something exported it further; it cannot be revoked
+                pass
+        self.views.clear()
+
+    @property
+    def has_views(self) -> bool:
+        """True while a view this route handed out is alive."""
+        self.views = [r for r in self.views if r() is not None]
+        return bool(self.views)
+
+    def _current(self) -> bool:
+        """Re-read the map if it may have changed; True if this route still goes to RAM."""
+        if self.space.stale:
+            self.space.refresh()
+        return self.ram
+
+    def _ram_read(self, addr: int, width: int) -> int:
+        if self.space.stale and not self._current():
+            return self.read(addr, width)
+        return self.space.shm.read(addr, width)  # type: ignore[union-attr]
+
+    def _ram_write(self, addr: int, width: int, value: int) -> None:
+        if self.space.stale and not self._current():
+            return self.write(addr, width, value)
+        self.space.shm.write(addr, width, value)  # type: ignore[union-attr]
+
+    def _ram_read_bytes(self, addr: int, n: int) -> bytes:
+        if self.space.stale and not self._current():
+            return self.read_bytes(addr, n)
+        return self.space.shm.read_bytes(addr, n)  # type: ignore[union-attr]
+
+    def _ram_write_bytes(self, addr: int, data: bytes | memoryview) -> None:
+        if self.space.stale and not self._current():
+            return self.write_bytes(addr, data)
+        self.space.shm.write_bytes(addr, data)  # type: ignore[union-attr]
+
+    def _ram_memset(self, addr: int, n: int, byte: int) -> None:
+        if self.space.stale and not self._current():
+            return self.memset(addr, n, byte)
+        self.space.shm.memset(addr, n, byte)  # type: ignore[union-attr]
+
+    def readinto(self, addr: int, buf: memoryview) -> None:
+        """Fill `buf` from guest memory at addr: one copy from the mmap, or qtest's b64read."""
+        if self._current():
+            self.space.shm.readinto(addr, buf)  # type: ignore[union-attr]
+        else:
+            buf[:] = self.read_bytes(addr, len(buf))
+
+    def view(self, addr: int, n: int) -> memoryview:
+        """A memoryview aliasing guest RAM (no copy); refused unless QEMU routes it to RAM."""
+        if not self._current():
+            r = self.space.flat.find(addr)
+            what = f"{r.name} ({r.backing})" if r else "nothing"
+            raise UnbackedError(
+                f"view of {addr:#x}+{n:#x}: QEMU routes it to {what}, not the shared RAM "
+                "backend; only RAM can be viewed (read() copies through qtest)")
+        mv = self.space.shm.view(addr, n)  # type: ignore[union-attr]
+        if len(self.views) > 64:
+            self.views = [r for r in self.views if r() is not None]
+        self.views.append(weakref.ref(mv))
+        self.space.viewers.add(self)
+        return mv
