@@ -25,7 +25,12 @@ NAMES = {
     "INTERRUPT_PIN": (0x3D, 1), "MIN_GNT": (0x3E, 1), "MAX_LAT": (0x3F, 1),
 }
 SUFFIX = {"B": 1, "W": 2, "L": 4}
-OP_RE = re.compile(r"^(?P<reg>[A-Za-z0-9_]+)(?:\.(?P<w>[BbWwLl]))?(?:=(?P<val>[^:]+)(?::(?P<mask>.+))?)?$")
+CAPS = {"CAP_PM": 0x01, "CAP_AGP": 0x02, "CAP_VPD": 0x03, "CAP_SLOTID": 0x04, "CAP_MSI": 0x05,
+        "CAP_CHSWP": 0x06, "CAP_PCIX": 0x07, "CAP_HT": 0x08, "CAP_VNDR": 0x09, "CAP_DBG": 0x0A,
+        "CAP_CCRC": 0x0B, "CAP_HOTPLUG": 0x0C, "CAP_SSVID": 0x0D, "CAP_AGP3": 0x0E,
+        "CAP_SECURE": 0x0F, "CAP_EXP": 0x10, "CAP_MSIX": 0x11, "CAP_SATA": 0x12, "CAP_AF": 0x13}
+OP_RE = re.compile(r"^(?P<reg>[A-Za-z0-9_]+)(?:\+(?P<rel>[0-9a-fA-F]+))?(?:\.(?P<w>[BbWwLl]))?"
+                   r"(?:=(?P<val>[^:]+)(?::(?P<mask>.+))?)?$")
 BDF_RE = re.compile(r"^(?:(?:(?P<dom>[0-9a-fA-F]{1,4}):)?(?P<bus>[0-9a-fA-F]{1,2}):)?"
                     r"(?P<dev>[0-9a-fA-F]{1,2})(?:\.(?P<fn>[0-7]))?$")
 
@@ -203,13 +208,18 @@ def _hex(text: str, what: str) -> int:
         raise ConfigError(f"{what} {text!r} is not a hex number (setpci values are hex)") from None
 
 
-def parse_op(op: str) -> tuple[int, int, int | None, int | None]:
-    """REG[.B|.W|.L][=VALUE[:MASK]] -> (offset, width, value, mask)."""
+def parse_op(op: str) -> tuple[int, int, int | None, int | None, int | None]:
+    """REG[+OFF][.B|.W|.L][=VALUE[:MASK]] -> (offset, width, value, mask, capability id);
+    with a capability (CAP_MSI+2.w) the offset is relative to it."""
     m = OP_RE.match(op)
     if not m:
         raise ConfigError(f"{op!r}: expected REG[.B|.W|.L][=VALUE[:MASK]]")
-    reg = m["reg"].upper()
-    if reg in NAMES:
+    reg, cap = m["reg"].upper(), None
+    if reg in CAPS:
+        cap, offset, width = CAPS[reg], int(m["rel"] or "0", 16), 0
+    elif m["rel"]:
+        raise ConfigError(f"{op!r}: +OFFSET goes with a capability name ({', '.join(CAPS)})")
+    elif reg in NAMES:
         offset, width = NAMES[reg]
     else:
         offset, width = _hex(m["reg"], "register"), 0
@@ -217,23 +227,42 @@ def parse_op(op: str) -> tuple[int, int, int | None, int | None]:
         width = SUFFIX[m["w"].upper()]
     if not width:
         raise ConfigError(f"{op!r}: a register given by offset needs a width (.B, .W or .L)")
-    if offset % width or offset + width > 0x1000:
-        raise ConfigError(f"{op!r}: offset {offset:#x} is not a {width}-byte aligned register "
-                          "in the 4 KiB config space")
+    if cap is None:
+        _check_offset(op, offset, width)
     value = _hex(m["val"], "value") if m["val"] is not None else None
     mask = _hex(m["mask"], "mask") if m["mask"] is not None else None
     full = (1 << (8 * width)) - 1
     for what, v in (("value", value), ("mask", mask)):
         if v is not None and v > full:
             raise ConfigError(f"{op!r}: {what} {v:#x} does not fit in {width * 8} bits")
-    return offset, width, value, mask
+    return offset, width, value, mask, cap
+
+
+def _check_offset(op: str, offset: int, width: int) -> None:
+    if offset % width or offset + width > 0x1000:
+        raise ConfigError(f"{op!r}: offset {offset:#x} is not a {width}-byte aligned register "
+                          "in the 4 KiB config space")
+
+
+def _resolve(d, op: str, offset: int, width: int, cap: int | None) -> int:
+    """The config offset of an operation on `d` (a capability's base added)."""
+    if cap is None:
+        return offset
+    found = [c for c in d.capabilities if c.id == cap]
+    if not found:
+        have = ", ".join(f"{c.name} [{c.offset:02x}]" for c in d.capabilities) or "none"
+        raise DeviceNotFound(f"{op!r}: {d.address} has no capability {cap:#04x} "
+                             f"(capabilities: {have})")
+    _check_offset(op, found[0].offset + offset, width)
+    return found[0].offset + offset
 
 
 async def setpci_body(m, args: argparse.Namespace) -> Outcome:
     ops = [parse_op(op) for op in args.ops]  # all checked before anything is written
     (d,) = _select(m, args, one=True)
+    offsets = [_resolve(d, op, o[0], o[1], o[4]) for op, o in zip(args.ops, ops)]
     text, results = [], []
-    for op, (offset, width, value, mask) in zip(args.ops, ops):
+    for op, offset, (_, width, value, mask, _) in zip(args.ops, offsets, ops):
         if value is None:
             got = d.read_config(offset, width)
             text.append(f"{got:0{2 * width}x}")
@@ -244,6 +273,6 @@ async def setpci_body(m, args: argparse.Namespace) -> Outcome:
         d.write_config(offset, width, value)
         results.append({"op": op, "offset": offset, "width": width, "written": value,
                         "readback": d.read_config(offset, width)})
-    if any(v is not None for _, _, v, _ in ops):
+    if any(o[2] is not None for o in ops):
         await m.refresh_memory_map()  # a COMMAND or BAR write can map or unmap MMIO
     return Outcome({"device": d.address, "ops": results}, "\n".join(text))

@@ -53,6 +53,10 @@ def test_setpci_reads_writes_and_masks(board):
     assert "needs a width" in err["error"]
     err = board.json("setpci", "-d", "1234:11e8", "COMMAND", rc=2)
     assert "matches 2 functions" in err["error"]
+    # capability-relative registers: MSI message control at CAP_MSI+2
+    assert board("setpci", "-s", "1.0", "CAP_MSI+2.w").stdout == "0080\n"  # 64-bit, 1 vector
+    err = board.json("setpci", "-s", "1.0", "CAP_EXP+2.w", rc=2)
+    assert "has no capability 0x10 (capabilities: MSI [40])" in err["error"]
     err = board.json("lspci", "-s", "7.0", rc=2)
     assert "no PCI function at 00:07.0" in err["error"]
 
