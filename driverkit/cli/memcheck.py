@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _svg(result) -> str:
-    from ..guest.memcheck import kernel_carveouts
+    from ..guest.memcheck_rows import kernel_carveouts
     from ..mem.svg import render_compare
 
     return render_compare(f"memcheck {result.machine} {result.memory >> 20}M  cmdline: "

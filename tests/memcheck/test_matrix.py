@@ -24,13 +24,8 @@ import pytest_asyncio
 
 from driverkit.errors import ArtifactMissing
 from driverkit.guest import GuestArtifacts
-from driverkit.guest.memcheck import (
-    ROM_NOTE,
-    MemCheck,
-    compare,
-    kernel_carveouts,
-    memcheck,
-)
+from driverkit.guest.memcheck import MemCheck, memcheck
+from driverkit.guest.memcheck_rows import ROM_NOTE, compare, kernel_carveouts
 from driverkit.mem import plan
 from driverkit.mem.kernel import KernelDescription, read_kernel
 from driverkit.results import Verdict
