@@ -58,6 +58,13 @@ class Route:
             self.ram = True
             self.read = self._ram_read
             self.write = self._ram_write
+            try:  # one piece of the backend file: registers are plain loads and stores
+                self._delta = shm.offset(self.start, self.size) - self.start
+                self._mm, self._fence = shm.mm, shm.fence
+                self.read = self._ram_load
+                self.write = self._ram_store
+            except UnbackedError:  # spans pieces (e.g. across the 4 GiB split): per access
+                pass
             self.read_bytes = self._ram_read_bytes
             self.write_bytes = self._ram_write_bytes
             self.memset = self._ram_memset
@@ -97,6 +104,20 @@ class Route:
         if self.space.stale:
             self.space.refresh()
         return self.ram
+
+    def _ram_load(self, addr: int, width: int) -> int:
+        if self.space.stale and not self._current():
+            return self.read(addr, width)
+        self._fence()
+        off = addr + self._delta
+        return int.from_bytes(self._mm[off : off + width], "little")
+
+    def _ram_store(self, addr: int, width: int, value: int) -> None:
+        if self.space.stale and not self._current():
+            return self.write(addr, width, value)
+        self._fence()
+        off = addr + self._delta
+        self._mm[off : off + width] = value.to_bytes(width, "little")
 
     def _ram_read(self, addr: int, width: int) -> int:
         if self.space.stale and not self._current():
