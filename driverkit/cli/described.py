@@ -62,7 +62,7 @@ async def described_body(m, args: argparse.Namespace) -> Outcome:
     if args.command == "regs":
         d = dump(regs, destructive=args.destructive)
         text = f"{cls.source} at {base:#x} ({how})\n" + format_dump(d)
-        return Outcome({**head, **d}, text)
+        return Outcome({**d, **head}, text)
     report = cls.check(regs.iomem, destructive=args.destructive)
     text = f"{cls.source} at {base:#x} ({how})\n{report}"
-    return Outcome({**head, **report.to_dict()}, text, 0 if report.ok else 1)
+    return Outcome({**report.to_dict(), **head}, text, 0 if report.ok else 1)
