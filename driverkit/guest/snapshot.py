@@ -44,7 +44,7 @@ def _scratch_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="driverkit-snapshot-", dir=base))
 
 
-async def _migration_done(m: Machine, timeout: float, what: str) -> dict[str, Any]:
+async def wait_for_migration(m: Machine, timeout: float, what: str) -> dict[str, Any]:
     """Poll query-migrate until the migration completed; raise on failure or at the deadline."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -111,7 +111,7 @@ class LinuxSnapshot:
                 await m.execute("migrate-set-capabilities", {"capabilities": _IGNORE_SHARED})
                 state = directory / "state"
                 await m.execute("migrate", {"uri": f"exec:cat > {shlex.quote(str(state))}"})
-                await _migration_done(m, SAVE_TIMEOUT, "saving the guest snapshot")
+                await wait_for_migration(m, SAVE_TIMEOUT, "saving the guest snapshot")
                 if m.shm is None:
                     raise GuestError("the snapshot template has no shared RAM to save")
                 ram = _write_sparse(m.shm.mm, directory / "ram")
@@ -172,7 +172,7 @@ class ForkedMachine(Machine):
         await self.execute("migrate-set-capabilities", {"capabilities": _IGNORE_SHARED})
         state = shlex.quote(str(self.snapshot.state_path))
         await self.execute("migrate-incoming", {"uri": f"exec:cat {state}"})
-        await _migration_done(self, RESTORE_TIMEOUT, "restoring the guest snapshot")
+        await wait_for_migration(self, RESTORE_TIMEOUT, "restoring the guest snapshot")
         # the memory map and resources were read before the device state arrived
         await self.refresh_memory_map()
         self.space.build_resources()

@@ -97,17 +97,8 @@ async def _machine_gen(request: pytest.FixtureRequest) -> AsyncIterator[MachineL
     opts = options(item.config)
     mine = checkouts(item)
     loop = asyncio.get_running_loop()
-    if cfg.guest is not None:
-        if opts.replay is not None:
-            pytest.skip(f"guest={cfg.guest!r} tests need QEMU; not run under --driverkit-replay")
-        fork = (await snapshots(item.config).get(cfg.spec)).fork()
-        mine.append(Checkout(fork, loop, "machine"))
-        try:
-            await fork.start()
-            yield fork
-        finally:
-            await fork.close()
-        return
+    if cfg.guest is not None and opts.replay is not None:
+        pytest.skip(f"guest={cfg.guest!r} tests need QEMU; not run under --driverkit-replay")
     if opts.replay is not None:
         rm = replay.load(item, opts.replay)
         mine.append(Checkout(rm, loop, "machine"))
@@ -116,24 +107,26 @@ async def _machine_gen(request: pytest.FixtureRequest) -> AsyncIterator[MachineL
             rm.finish()
         return
     pool = item.stash.get(POOL, None)
-    if pool is None:
-        m = Machine(cfg.spec)
-        mine.append(Checkout(m, loop, "machine"))
+    if pool is not None:
+        shared = await pool.acquire(cfg.spec, item.nodeid)
+        co = Checkout(shared, loop, "machine")
+        mine.append(co)
         try:
-            await m.start()
-            yield m
+            yield shared
         finally:
-            await m.close()
+            await pool.release(shared, item.nodeid, killed=co.killed)
+            notes(item.config).extend(pool.notes)
+            pool.notes.clear()
         return
-    m = await pool.acquire(cfg.spec, item.nodeid)
-    co = Checkout(m, loop, "machine")
-    mine.append(co)
+    # a machine of its own: fresh, or a fork of the guest's snapshot
+    m = (Machine(cfg.spec) if cfg.guest is None
+         else (await snapshots(item.config).get(cfg.spec)).fork())
+    mine.append(Checkout(m, loop, "machine"))
     try:
+        await m.start()
         yield m
     finally:
-        await pool.release(m, item.nodeid, killed=co.killed)
-        notes(item.config).extend(pool.notes)
-        pool.notes.clear()
+        await m.close()
 
 
 async def _factory_gen(request: pytest.FixtureRequest) -> AsyncIterator[MachineFactory]:

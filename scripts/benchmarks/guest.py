@@ -3,7 +3,6 @@ boot to a shell, each timed from start to the shell's first answer and teardown.
 
 from __future__ import annotations
 
-import asyncio
 import shlex
 import shutil
 import tempfile
@@ -12,7 +11,7 @@ from pathlib import Path
 
 from driverkit import Machine
 from driverkit.guest import GuestShell, linux_guest_spec
-from driverkit.guest.snapshot import LinuxSnapshot
+from driverkit.guest.snapshot import LinuxSnapshot, wait_for_migration
 from driverkit.machine.spec import MachineSpec
 
 from . import Samples, figure
@@ -62,8 +61,7 @@ async def _stream_restore(spec: MachineSpec, stream: Path) -> float:
     m.firmware_ready = True
     async with m:
         await m.execute("migrate-incoming", {"uri": f"exec:cat {shlex.quote(str(stream))}"})
-        while (await m.execute("query-migrate")).get("status") != "completed":
-            await asyncio.sleep(0.005)
+        await wait_for_migration(m, 60.0, "restoring the stream")
         await m.execute("cont")
         await GuestShell(m.console).run("true", check=True)
     return time.perf_counter() - t0
@@ -81,8 +79,7 @@ async def stream_vs_cold_boot(rounds: int, scale: float) -> Samples:
             await shell.wait_ready(BOOT_TIMEOUT)
             await m.execute("stop")
             await m.execute("migrate", {"uri": f"exec:cat > {shlex.quote(str(stream))}"})
-            while (await m.execute("query-migrate")).get("status") != "completed":
-                await asyncio.sleep(0.005)
+            await wait_for_migration(m, 60.0, "saving the stream")
         out = Samples([], [], {"stream_mib": stream.stat().st_size >> 20})
         for _ in range(rounds):
             out.value.append(await _stream_restore(spec, stream))

@@ -94,27 +94,28 @@ import os
 import shutil
 
 
+def in_the_way(path):
+    """Put a file where the plugin wants a directory."""
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    with open(path, "w") as f:
+        f.write("in the way")
+
+
 def test_its_artifact_folder_is_blocked_by_a_file(machine, request):
     root = request.config.getoption("--driverkit-artifacts")
-    with open(os.path.join(root, "test_unwritable.py__test_its_artifact_folder_is_blocked_by_a_file"),
-              "w") as f:
-        f.write("in the way")
+    in_the_way(os.path.join(root, "test_unwritable.py__"
+                                  "test_its_artifact_folder_is_blocked_by_a_file"))
     assert machine.ioremap(0xFED00000, 0x400).readl(0) == 0, "the test's own failure"
 
 
 def test_the_artifacts_root_became_a_file(machine, request):
-    root = request.config.getoption("--driverkit-artifacts")
-    shutil.rmtree(root)
-    with open(root, "w") as f:
-        f.write("in the way")
+    in_the_way(request.config.getoption("--driverkit-artifacts"))
     assert machine.ioremap(0xFED00000, 0x400).readl(4) == 1, "the second test's own failure"
 
 
 def test_passes_but_its_recording_cannot_be_written(machine, request):
-    root = request.config.getoption("--driverkit-record")
-    shutil.rmtree(root)
-    with open(root, "w") as f:
-        f.write("in the way")
+    in_the_way(request.config.getoption("--driverkit-record"))
     assert machine.alive
 '''
 
