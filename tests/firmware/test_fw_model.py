@@ -103,6 +103,8 @@ async def test_firmware_agrees_with_the_model(fw_elf, machine, memory, cmdline):
     async with Machine(firmware_spec(cmdline, machine=machine, memory=memory, devices=(),
                                      path=fw_elf)) as m:
         fw = await FirmwareMailbox.attach(m, img, timeout=20)
+        # the mailbox is RAM (seen at once); the serial bytes before it may still be in flight
+        await m.console.expect("mailbox ready", timeout=20)
         seen = parse_console_map(m.console.text)
         # the map the firmware got is the one driverkit.mem predicts for -nodefaults SeaBIOS
         assert seen == firmware_map(machine, memory)
