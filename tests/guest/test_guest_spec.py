@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -154,3 +157,33 @@ def test_arm64_spec_refuses_what_arm64_lacks(arm64_cache, tmp_path):
 def test_arm64_artifacts_missing_names_the_arch(tmp_path):
     with pytest.raises(ArtifactMissing, match=r"aarch64 Linux guest artifacts missing.*guest-aarch64"):
         GuestArtifacts.locate(tmp_path, arch="aarch64")
+
+
+def test_build_guest_refuses_an_unknown_kernel_name(tmp_path):
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "build-guest"
+    run = subprocess.run([str(script), "linux-9"], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "DRIVERKIT_CACHE": str(tmp_path)})
+    assert run.returncode != 0
+    assert "kernel 'linux-9': expected a release (6.1.0-47-cloud-amd64), an ABI" in run.stderr
+    assert GuestArtifacts.releases(tmp_path) == []
+
+
+def test_releases_lists_the_kernels_built_side_by_side(tmp_path):
+    for rel, probe in (("6.1.0-47-cloud-amd64", True), ("6.12.117+deb13-cloud-amd64", False)):
+        d = tmp_path / "guest" / rel
+        d.mkdir(parents=True)
+        for name in ("vmlinuz", "initramfs.cpio.gz", "config") + (("dkprobe.ko",) if probe else ()):
+            (d / name).write_text("stand-in\n")
+        (d / "manifest.json").write_text(json.dumps({
+            "kernel_release": rel, "dkprobe": probe,
+            "dkprobe_missing_reason": "" if probe else "needs gcc-14"}))
+    (tmp_path / "guest" / "default").symlink_to("6.1.0-47-cloud-amd64")
+    assert GuestArtifacts.releases(tmp_path) == ["6.1.0-47-cloud-amd64",
+                                                 "6.12.117+deb13-cloud-amd64"]
+    art = GuestArtifacts.locate(tmp_path, release="6.12.117+deb13-cloud-amd64")
+    assert not art.has_probe and art.probe_missing_reason == "needs gcc-14"
+    assert GuestArtifacts.locate(tmp_path, release="6.1.0-47-cloud-amd64").has_probe
+    with pytest.raises(ArtifactMissing, match=r"no x86_64 guest for kernel 6.1.0-9.*built: "
+                       r"6.1.0-47-cloud-amd64, 6.12.117\+deb13-cloud-amd64"):
+        GuestArtifacts.locate(tmp_path, release="6.1.0-9-cloud-amd64")

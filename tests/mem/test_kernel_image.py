@@ -162,7 +162,16 @@ def test_an_arm64_image_given_for_x86(tmp_path):
                        0x644D5241, 0)
     f = tmp_path / "Image"
     f.write_bytes(head + bytes(4096))
-    with pytest.raises(KernelArchMismatch, match=r"Image is an arm64 kernel image; expected "
+    with pytest.raises(KernelArchMismatch, match=r"Image is an aarch64 kernel image; expected "
                        r"one for x86_64"):
         read_kernel(f)
     assert issubclass(KernelArchMismatch, DriverkitError)
+
+
+def test_the_bundled_description_is_what_the_reader_reads_from_that_image():
+    """The default data was written by this reader: reading the same build gives it again."""
+    try:
+        art = GuestArtifacts.locate(release=BUNDLED_RELEASE)
+    except ArtifactMissing:
+        pytest.skip(f"{BUNDLED_RELEASE} not built (scripts/build-guest {BUNDLED_RELEASE})")
+    assert read_kernel(art.kernel).to_dict() == bundled_kernel().to_dict()

@@ -33,7 +33,7 @@ def guest_built():
         (["--probe", "0xF800000"], "START:SIZE"),
         (["--probe", "0xF800000:0"], "size > 0"),
         (["--memory", "lots"], "memory"),
-        (["--arch", "aarch64", "--machine", "q35"], "boots on virt"),
+        (["--arch", "aarch64"], "x86_64"),
         (["--device", "edu"], "--device"),
         (["--firmware", "/tmp/fw.bin"], "SeaBIOS"),
         (["--timeout", "0"], "--timeout"),
@@ -85,3 +85,23 @@ def test_disagreement_exits_1_and_names_the_rows(guest_built, capsys, monkeypatc
     assert rc == 1
     assert "verdict: DIFFER" in out
     assert "memory: Y: model 'Y = 245368K', kernel 'Y = 253560K'" in out
+
+
+def test_kernel_option_picks_a_built_guest_or_says_how_to_build_it(tmp_path, capsys):
+    assert main(["memcheck", "--kernel", "9.9.9-1-cloud-amd64"]) == 2
+    err = capsys.readouterr().err
+    assert "no x86_64 guest for kernel 9.9.9-1-cloud-amd64" in err
+    assert "scripts/build-guest 9.9.9-1-cloud-amd64" in err and "booting" not in err
+    junk = tmp_path / "vmlinuz"
+    junk.write_text("not a kernel\n")
+    assert main(["memcheck", "--kernel", str(junk)]) == 2
+    assert f"{junk}: not a kernel image" in capsys.readouterr().err
+
+
+def test_kernel_option_by_image_finds_its_guest(guest_built):
+    from driverkit.cli.memcheck import guest_for
+
+    for release in GuestArtifacts.releases():
+        art = GuestArtifacts.locate(release=release)
+        assert guest_for(str(art.kernel)).kernel_release == release
+        assert guest_for(release).root == art.root

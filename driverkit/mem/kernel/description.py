@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -33,7 +33,7 @@ DATA = Path(__file__).parent / "data"
 #: the build described by the bundled data file (the one tests/mem/data was measured on)
 BUNDLED_RELEASE = "6.1.0-56-cloud-amd64"
 #: config header arch ("# Linux/x86 6.1.192 Kernel Configuration") per model arch
-CONFIG_ARCH = {"x86_64": "x86", "arm64": "arm64"}
+CONFIG_ARCH = {"x86_64": "x86", "aarch64": "arm64"}
 
 PathLike = str | os.PathLike[str]
 
@@ -65,22 +65,24 @@ def identify_arch(head: bytes) -> str | None:
         if reader.recognizes(head):
             return reader.arch
     if head[0x38:0x3C] == ARM64_IMAGE_MAGIC:  # arm64 Image header (booting.rst)
-        return "arm64"
+        return "aarch64"
     return None
 
 
 @dataclass(frozen=True)
 class KernelDescription:
-    """A kernel build: image layout, struct sizes, config, version rules, and where from."""
+    """A kernel build: what its image says (ImageFacts), its config, and where it came from."""
 
-    arch: str
-    release: str
-    version: tuple[int, int, int]
-    compression: str
-    layout: ImageLayout
+    image: ImageFacts
     config: KernelConfig
     source: str
-    sizes: dict[str, int] = field(default_factory=dict)
+
+    arch = property(lambda self: self.image.arch)
+    release = property(lambda self: self.image.release)
+    version = property(lambda self: self.image.version)
+    compression = property(lambda self: self.image.compression)
+    layout = property(lambda self: self.image.layout)
+    sizes = property(lambda self: self.image.sizes)
 
     @property
     def rules(self) -> VersionRules:
@@ -125,6 +127,7 @@ class KernelDescription:
             "release": self.release,
             "version": ".".join(map(str, self.version)),
             "compression": self.compression,
+            "banner": self.image.banner,
             "layout": self.layout.to_dict(),
             "sizes": dict(self.sizes),
             "config": {k: v for k, v in sorted(self.config.options.items())
@@ -138,8 +141,10 @@ class KernelDescription:
         version = tuple(int(x) for x in d["version"].split("."))
         cfg = KernelConfig(dict(d["config"]), version,  # type: ignore[arg-type]
                            arch=d.get("config_header", {}).get("arch", ""))
-        return cls(d["arch"], d["release"], version, d["compression"],  # type: ignore[arg-type]
-                   ImageLayout.from_dict(d["layout"]), cfg, source, dict(d["sizes"]))
+        image = ImageFacts(d["arch"], d["release"], version,  # type: ignore[arg-type]
+                           d.get("banner", ""), d["compression"],
+                           ImageLayout.from_dict(d["layout"]), dict(d["sizes"]))
+        return cls(image, cfg, source)
 
 
 def _check_config(path: Path, facts: ImageFacts, cfg: KernelConfig, cfg_name: str) -> None:
@@ -224,8 +229,7 @@ def read_kernel(path: PathLike, config: PathLike | None = None, *,
         )
     cfg = KernelConfig.load(cfg_path)
     _check_config(p, facts, cfg, str(cfg_path))
-    return KernelDescription(facts.arch, facts.release, facts.version, facts.compression,
-                             facts.layout, cfg, str(p), facts.sizes)
+    return KernelDescription(facts, cfg, str(p))
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,0 +1,1 @@
+"""Bundled kernel descriptions (JSON written by `python -m driverkit.mem.kernel`)."""
