@@ -172,3 +172,12 @@ def add_model_options(parser: argparse.ArgumentParser, probe_help: str) -> None:
         action="store_true",
         help="read the command line as leniently as the kernel does, warning instead of failing",
     )
+
+
+def add_arm64_options(parser: argparse.ArgumentParser) -> None:
+    """What only the arm64 model takes: /reserved-memory nodes added to QEMU's device tree."""
+    parser.add_argument(
+        "--reserved-memory", action="append", default=[], metavar="NAME:SIZE[@START][,FLAGS]",
+        help="--arch aarch64: a /reserved-memory node added to QEMU's virt device tree, e.g. "
+             "carve:8M@0x4e000000,no-map or pool:16M,reusable,shared-dma-pool,align=4M "
+             "(repeatable)")

@@ -12,7 +12,15 @@ import asyncio
 import sys
 
 from ..errors import ConfigError
-from .common import add_json, add_machine_options, add_model_options, add_svg, emit, write_svg
+from .common import (
+    add_arm64_options,
+    add_json,
+    add_machine_options,
+    add_model_options,
+    add_svg,
+    emit,
+    write_svg,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "a range dkprobe tests in the guest (request_mem_region, ioremap, memremap) and "
         "the model predicts, e.g. 0xF800000:8M (repeatable, at most 16)",
     )
+    add_arm64_options(p)
     p.add_argument(
         "--kernel",
         metavar="RELEASE|VMLINUZ",
@@ -66,16 +75,22 @@ def _progress(msg: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..guest.memcheck import memcheck
 
+    if args.timeout <= 0:
+        raise ConfigError(f"--timeout must be positive, got {args.timeout:g}")
+    if args.arch == "aarch64":
+        return _run_arm64(args)
+    if args.reserved_memory:
+        raise ConfigError("--reserved-memory is for --arch aarch64 (x86 carves out with "
+                          "memmap=)")
     if args.arch != "x86_64":
-        raise ConfigError(f"memcheck boots the x86_64 Linux guest (pc, q35), not {args.arch}")
+        raise ConfigError(f"memcheck boots the x86_64 (pc, q35) or aarch64 (virt) Linux "
+                          f"guest, not {args.arch}")
     if args.firmware not in ("bare", "seabios"):
         raise ConfigError(f"memcheck boots the guest with SeaBIOS; --firmware {args.firmware!r} "
                           f"is not supported")
     if args.device:
         raise ConfigError("memcheck models driverkit's -nodefaults guest; extra --device "
                           "options are not supported (their BARs are not modelled)")
-    if args.timeout <= 0:
-        raise ConfigError(f"--timeout must be positive, got {args.timeout:g}")
     art = guest_for(args.kernel) if args.kernel else None
     result = asyncio.run(
         memcheck(
@@ -103,3 +118,24 @@ def _svg(result) -> str:
                           f"{result.cmdline or '(empty)'}", result.plan.iomem.children,
                           result.plan.state.carveouts, result.report.iomem,
                           kernel_carveouts(result.report))
+
+
+def _run_arm64(args: argparse.Namespace) -> int:
+    from ..guest.memcheck_arm64 import memcheck_arm64
+    from ..mem.dt import ReservedNode
+
+    if (args.machine or "virt") != "virt":
+        raise ConfigError(f"the arm64 guest boots on virt, not {args.machine!r}")
+    if args.device:
+        raise ConfigError("memcheck models the guest without extra --device options")
+    if args.kernel:
+        raise ConfigError("--kernel picks one of the x86 guests; the arm64 guest is one build "
+                          "(guest/linux/build-arm64.sh)")
+    if getattr(args, "svg", None):
+        raise ConfigError("--svg draws the x86 maps; the arm64 model has no drawing yet")
+    nodes = [ReservedNode.parse(t) for t in args.reserved_memory]
+    result = asyncio.run(memcheck_arm64(args.memory, args.cmdline, args.probe, reserved=nodes,
+                                        timeout=args.timeout, strict=not args.lenient,
+                                        progress=_progress))
+    emit(args, result.to_dict(), result.to_text())
+    return 0 if result.agree else 1

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from typing import Any, Iterable, Mapping
 
-from ..errors import CmdlineError, ConfigError
+from ..errors import ConfigError
 from ..machine.spec import MachineSpec
 from ..mem import parse_probes
+from ..mem.arm64.plan import check_arm64_cmdline
 from .artifacts import GuestArtifacts
 
 #: no_timer_check: a loaded host can make TCG miss the IO-APIC timer test, which panics the
@@ -94,13 +95,3 @@ def linux_guest_spec(
     return MachineSpec(arch="aarch64", machine=machine, memory=memory, firmware="direct",
                        kernel=str(art.kernel), initrd=str(art.initrd), append=append,
                        extra_args=extra, **kw)
-
-
-def check_arm64_cmdline(cmdline: str) -> None:
-    """Refuse what an arm64 kernel does not have: memmap= (x86, mips and xtensa only)."""
-    for word in cmdline.split():
-        if word.startswith("memmap="):
-            raise CmdlineError(
-                f"{word!r}: arm64 has no memmap= (only x86, mips and xtensa parse it; an arm64 "
-                f"kernel would pass it to init and carve out nothing). Carve memory out with a "
-                f"/reserved-memory node (driverkit.mem.dt.add_reserved_memory) or mem=SIZE")

@@ -121,6 +121,7 @@ class QemuSession:
         self._exit: asyncio.Future[int] | None = None
         self._event_task: asyncio.Task | None = None
         self._ended_by = ""
+        self._eof_while_running = False
 
     # --- state ------------------------------------------------------------------------------
 
@@ -336,8 +337,10 @@ class QemuSession:
 
     def _channel_closed(self, what: str) -> Exception:
         assert self.process is not None
-        self.process.wait_exit(1.5)
+        if not self._eof_while_running:  # EOF usually means QEMU is on its way out: wait once
+            self.process.wait_exit(1.5)
         if self.process.returncode is None:
+            self._eof_while_running = True
             return MachineError(f"the qtest channel closed (end of file) {what} while QEMU "
                                 "still runs: the machine cannot be driven any more; close it")
         return self.process.died(f"QEMU exited {what}" + (f" ({self._ended_by})"

@@ -13,7 +13,7 @@
 # ("dkprobe": false); memcheck then lists what it leaves out.
 #
 # Idempotent: a stamp of the inputs makes a second run a no-op (no network).
-# Outputs: vmlinuz (the Image)  initramfs.cpio.gz  config  dkprobe.ko  manifest.json  stamp
+# Outputs per release: vmlinuz (the Image) initramfs.cpio.gz config dkprobe.ko manifest.json stamp
 # Environment:
 #   DRIVERKIT_CACHE       cache root (default ~/.cache/driverkit)
 #   DK_GUEST_ARM64_ABI    force the kernel ABI, e.g. "6.1.0-57" (default: the newest 6.1
@@ -22,8 +22,9 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CACHE=${DRIVERKIT_CACHE:-$HOME/.cache/driverkit}
-OUT=$CACHE/guest-aarch64
-WORK=$OUT/work
+BASE=$CACHE/guest-aarch64
+WORK=$BASE/work
+LINKED=(vmlinuz config initramfs.cpio.gz dkprobe.ko manifest.json)
 APTDIR=$WORK/apt
 SRC=$ROOT/guest/linux
 FLAVOUR=cloud-arm64
@@ -101,8 +102,8 @@ fetch_deb() {
 }
 
 # ---------------------------------------------------------------------------------------
-say "cache: $OUT"
-mkdir -p "$OUT" "$WORK/debs"
+say "cache: $BASE"
+mkdir -p "$BASE" "$WORK/debs"
 host_install cpio gzip binutils || die "cpio/gzip/binutils are missing"
 CROSS_OK=1
 host_install gcc-aarch64-linux-gnu make || CROSS_OK=0
@@ -115,7 +116,8 @@ SRC_HASH=$(cd "$SRC" && find . -type f ! -name '*.o' ! -name '*.ko' ! -name '.*'
 # Fast path without apt: the stamp names the packages it was built from; same script,
 # same sources, same cross compiler and those packages still here -> nothing to do.
 fresh() {
-    [[ -f $OUT/stamp && -s $OUT/manifest.json ]] || return 1
+    local OUT=$BASE/default
+    [[ -f $OUT/stamp && -s $OUT/manifest.json && -L $BASE/vmlinuz ]] || return 1
     [[ $(sed -n 1p "$OUT/stamp") == "script=$SELF_HASH" ]] || return 1
     [[ $(sed -n 2p "$OUT/stamp") == "src=$SRC_HASH" ]] || return 1
     [[ $(sed -n 4p "$OUT/stamp") == "cross=$CROSS_OK" ]] || return 1
@@ -127,9 +129,13 @@ fresh() {
     for d in $debs; do [[ -f $WORK/debs/$d ]] || return 1; done
 }
 if fresh; then
-    say "up to date (stamp matches): $OUT"
+    say "up to date (stamp matches): $BASE/default -> $(readlink "$BASE/default")"
     exit 0
 fi
+# the layout before one directory per release: plain files in guest-aarch64/
+for f in "${LINKED[@]}" stamp; do
+    [[ -f $BASE/$f && ! -L $BASE/$f ]] && rm -f "$BASE/$f"
+done
 
 setup_private_apt
 ABI=${DK_GUEST_ARM64_ABI:-}
@@ -143,6 +149,8 @@ if [[ -z $ABI ]]; then
 fi
 [[ -n $ABI ]] || die "no linux-image-6.1.0-N-$FLAVOUR in the private lists"
 RELEASE=$ABI-$FLAVOUR
+OUT=$BASE/$RELEASE
+mkdir -p "$OUT"
 say "guest kernel: $RELEASE"
 
 fetch_or_update() {
@@ -169,7 +177,17 @@ src=$SRC_HASH
 debs=$(for d in "$IMAGE_DEB" "$BUSYBOX_DEB" "${HEADER_DEBS[@]}"; do basename "$d"; done | tr '\n' ' ')
 cross=$CROSS_OK"
 
+make_default() {
+    local f
+    ln -sfn "$RELEASE" "$BASE/default.tmp" && mv -T "$BASE/default.tmp" "$BASE/default"
+    for f in "${LINKED[@]}"; do
+        rm -f "$BASE/$f"
+        [[ -e $OUT/$f ]] && ln -s "default/$f" "$BASE/$f"
+    done
+    say "default arm64 guest: $RELEASE"
+}
 if [[ -f $OUT/stamp && $(cat "$OUT/stamp") == "$STAMP_TEXT" && -s $OUT/manifest.json ]]; then
+    make_default
     say "up to date (stamp matches): $OUT"
     exit 0
 fi
@@ -250,7 +268,7 @@ cat >"$OUT/manifest.json" <<EOF
   "busybox_version": "$BUSYBOX_VERSION",
   "dkprobe": $([[ $DKPROBE == 1 ]] && echo true || echo false),
   "dkprobe_missing_reason": "$DKPROBE_WHY",
-  "dkprobe_sha256": "$([[ $DKPROBE == 1 ]] && sha256sum "$OUT/dkprobe.ko" | cut -d' ' -f1)",
+  "dkprobe_sha256": "$([[ $DKPROBE == 1 ]] && sha256sum "$OUT/dkprobe.ko" | cut -d' ' -f1 || true)",
   "vmlinuz_sha256": "$(sha256sum "$OUT/vmlinuz" | cut -d' ' -f1)",
   "initramfs_sha256": "$(sha256sum "$OUT/initramfs.cpio.gz" | cut -d' ' -f1)",
   "initramfs_bytes": $INITRD_SIZE,
@@ -259,5 +277,6 @@ cat >"$OUT/manifest.json" <<EOF
 }
 EOF
 printf '%s' "$STAMP_TEXT" >"$OUT/stamp"
+make_default
 say "initramfs: $INITRD_SIZE bytes; kernel $RELEASE ($KVER); dkprobe $([[ $DKPROBE == 1 ]] && echo built || echo MISSING)"
 say "built: $OUT"

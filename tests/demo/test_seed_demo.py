@@ -155,3 +155,18 @@ def test_verdicts_follow_the_numbers_not_the_text():
     lines = table_lines(comparison(_boot(), None))
     assert lines[0].split() == ["call", "the", "article", "says", "measured", "verdict"]
     assert all(len(ln) <= 100 for ln in lines if ln.startswith("    "))
+
+
+def test_arm64_chapter_reserves_at_boot_and_maps_later(demo):
+    a = demo[0]["arm64"]
+    assert a is not None and a["ok"], a
+    start, size = a["start"], a["size"]
+    assert (start, size) == (0x4E000000, 8 << 20)
+    # the model said where the no-map node lands, and the kernel put it there
+    assert a["model_iomem"] == a["kernel_iomem"] == ["4e000000-4e7fffff : reserved"]
+    assert a["memcheck_rows"] >= 30 and a["memcheck_differ"] == []
+    if a["kernel_gates"]:  # dkprobe built for arm64
+        assert a["kernel_gates"]["ioremap"] == a["model_gates"]["ioremap"] == "ok"
+        assert a["kernel_gates"]["rw"] == "ok"
+    assert a["guest_read_ok"] and a["host_read"] == a["guest_wrote"] == GUEST_MAGIC
+    assert {r["verdict"] for r in a["rows"]} == {"agree"}

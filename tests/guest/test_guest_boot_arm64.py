@@ -39,6 +39,8 @@ async def guest():
 async def test_arm64_guest_reports(guest):
     art, m, _, report = guest
     assert m.spec.arch == "aarch64" and m.spec.firmware == "direct"
+    # laid out like the x86 guests: guest-aarch64/RELEASE/, the default linked
+    assert art.kernel_release in GuestArtifacts.releases(arch="aarch64")
     ram = iomem_find(report.iomem, "System RAM")
     assert [(n.start, n.size) for n in ram] == [(0x40000000, 256 << 20)]
     assert {c.name for c in report.carveouts} == {"cma"}  # Debian arm64: CONFIG_CMA, 64 MiB

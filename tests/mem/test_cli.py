@@ -93,7 +93,7 @@ def test_errors_exit_2_and_name_the_parameter(capsys):
     assert "memmap=8Mx248M: unknown separator 'x'" in err
     assert main(["memplan", "--machine", "pc", "--cmdline", "memmap=8Mx248M", "--lenient"]) == 0
     assert "treats it as mem=8M" in capsys.readouterr().out
-    assert main(["memplan", "--machine", "virt", "--arch", "aarch64"]) == 2
+    assert main(["memplan", "--machine", "q35", "--arch", "aarch64"]) == 2
     capsys.readouterr()
     assert main(["memplan", "--probe", "zz:4K"]) == 2  # was a ValueError traceback
     assert "probe 'zz:4K' is not START:SIZE: start 'zz' is not a number" in capsys.readouterr().err

@@ -162,7 +162,7 @@ def test_an_arm64_image_given_for_x86(tmp_path):
                        0x644D5241, 0)
     f = tmp_path / "Image"
     f.write_bytes(head + bytes(4096))
-    with pytest.raises(KernelArchMismatch, match=r"Image is an aarch64 kernel image; expected "
+    with pytest.raises(KernelArchMismatch, match=r"Image is an arm64 kernel image; expected "
                        r"one for x86_64"):
         read_kernel(f)
     assert issubclass(KernelArchMismatch, DriverkitError)

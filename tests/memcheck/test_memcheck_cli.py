@@ -33,7 +33,7 @@ def guest_built():
         (["--probe", "0xF800000"], "START:SIZE"),
         (["--probe", "0xF800000:0"], "size > 0"),
         (["--memory", "lots"], "memory"),
-        (["--arch", "aarch64"], "x86_64"),
+        (["--arch", "aarch64", "--machine", "q35"], "boots on virt"),
         (["--device", "edu"], "--device"),
         (["--firmware", "/tmp/fw.bin"], "SeaBIOS"),
         (["--timeout", "0"], "--timeout"),

@@ -127,6 +127,7 @@ class SeedResult(JsonResult):
     clean: CleanBootFacts | None = None  # None with --one-boot
     table: list[Row] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # step -> seconds since start
+    arm64: Any = None  # the arm64 chapter's Arm64Facts (None with --no-arm64)
 
     def to_dict(self) -> dict[str, Any]:
         def plain(x: Any) -> Any:
@@ -136,4 +137,4 @@ class SeedResult(JsonResult):
                 "boot": plain(self.boot), "pool": plain(self.pool), "dma": plain(self.dma),
                 "readback": plain(self.readback), "clean": plain(self.clean),
                 "table": [r.to_dict(sides=("article", "measured")) for r in self.table],
-                "timings": dict(self.timings)}
+                "timings": dict(self.timings), "arm64": plain(self.arm64)}

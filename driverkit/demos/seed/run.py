@@ -253,10 +253,11 @@ async def step_clean(st: Steps, res: SeedResult, art: GuestArtifacts, timeout: f
 
 
 async def run(*, clean_boot: bool = True, say: Say = print,
-              boot_timeout: float = 120.0) -> SeedResult:
+              boot_timeout: float = 120.0, arm64: bool = True) -> SeedResult:
     """Reproduce the seed article's experiment; print progress through `say`.
 
-    Boots the real guest once (twice with `clean_boot`); raises ArtifactMissing if
+    Boots the real guest once (twice with `clean_boot`), then with `arm64` the arm64 chapter
+    (demos/seed/arm64.py: a /reserved-memory carve-out); raises ArtifactMissing if
     scripts/build-guest has not run, GuestError/MachineTimeout if a guest misbehaves.
     """
     st = Steps(say, 7 if clean_boot else 6)
@@ -286,6 +287,12 @@ async def run(*, clean_boot: bool = True, say: Say = print,
         f"(QEMU {MACHINE} {MEMORY}, SeaBIOS, TCG):\n")
     for ln in table_lines(res.table):
         say(ln)
+    if arm64:
+        from .arm64 import run_arm64
+
+        say("\nThe arm64 chapter: reserve at boot with a /reserved-memory node, map it later")
+        res.arm64 = await run_arm64(say, boot_timeout=boot_timeout)
+        res.timings["arm64"] = st.elapsed()
     res.timings["total"] = st.elapsed()
     say(f"\ndone in {res.timings['total']:.1f}s")
     return res

@@ -4,6 +4,7 @@
 `bundled_kernel()` is the default. Readers per architecture plug in via `register_reader`.
 """
 
+from .arm64 import Arm64Reader
 from .description import (
     BUNDLED_RELEASE,
     KernelDescription,
@@ -21,8 +22,10 @@ from .versions import VersionRules, rules_for
 from .x86 import X86Reader
 
 register_reader(X86Reader())
+register_reader(Arm64Reader())
 
 __all__ = [
+    "Arm64Reader",
     "BUNDLED_RELEASE",
     "ImageLayout",
     "KernelDescription",

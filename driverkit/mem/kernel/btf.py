@@ -11,6 +11,7 @@ import struct
 
 BTF_MAGIC = 0xEB9F
 _STRUCT = 4
+_DATASEC = 15
 #: bytes that follow a btf_type record: fixed per kind, plus per-member (vlen) bytes
 _FIXED = {1: 4, 3: 12, 14: 4, 17: 4}
 _PER_MEMBER = {4: 12, 5: 12, 6: 8, 13: 8, 15: 12, 19: 12}
@@ -20,8 +21,9 @@ class BtfError(ValueError):
     """The section is not BTF or is cut short (the caller turns it into a KernelImageError)."""
 
 
-def struct_sizes(data: bytes, names: set[str]) -> dict[str, int]:
-    """sizeof(struct NAME) for each name in `names` that the BTF blob defines."""
+def struct_sizes(data: bytes, names: set[str], datasecs: set[str] = frozenset()) -> dict[str, int]:
+    """sizeof(struct NAME) for each name in `names` that the BTF blob defines, and the size
+    of each DATASEC (a section such as .data..percpu) named in `datasecs`."""
     if len(data) < 24:
         raise BtfError(f"{len(data)} bytes, shorter than a BTF header")
     magic, _ver, _flags, hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from(
@@ -34,16 +36,18 @@ def struct_sizes(data: bytes, names: set[str]) -> dict[str, int]:
     if types + type_len > len(data) or strings + str_len > len(data):
         raise BtfError(f"type/string tables end beyond the section ({len(data)} bytes)")
     wanted = {n.encode(): n for n in names}
+    sections = {n.encode(): n for n in datasecs}
     out: dict[str, int] = {}
     pos, end = types, types + type_len
     while pos + 12 <= end:
         name_off, info, size = struct.unpack_from("<III", data, pos)
         kind, vlen = (info >> 24) & 0x1F, info & 0xFFFF
         pos += 12 + _FIXED.get(kind, 0) + _PER_MEMBER.get(kind, 0) * vlen
-        if kind != _STRUCT or not name_off:
+        if kind not in (_STRUCT, _DATASEC) or not name_off:
             continue
         s = strings + name_off
         name = data[s : data.index(b"\0", s)]
-        if name in wanted and wanted[name] not in out:
-            out[wanted[name]] = size
+        table = wanted if kind == _STRUCT else sections
+        if name in table and table[name] not in out:
+            out[table[name]] = size
     return out

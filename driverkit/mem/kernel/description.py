@@ -33,7 +33,7 @@ DATA = Path(__file__).parent / "data"
 #: the build described by the bundled data file (the one tests/mem/data was measured on)
 BUNDLED_RELEASE = "6.1.0-56-cloud-amd64"
 #: config header arch ("# Linux/x86 6.1.192 Kernel Configuration") per model arch
-CONFIG_ARCH = {"x86_64": "x86", "aarch64": "arm64"}
+CONFIG_ARCH = {"x86_64": "x86", "arm64": "arm64"}
 
 PathLike = str | os.PathLike[str]
 
@@ -65,7 +65,7 @@ def identify_arch(head: bytes) -> str | None:
         if reader.recognizes(head):
             return reader.arch
     if head[0x38:0x3C] == ARM64_IMAGE_MAGIC:  # arm64 Image header (booting.rst)
-        return "aarch64"
+        return "arm64"
     return None
 
 
