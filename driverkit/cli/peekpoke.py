@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import ConfigError, ReadbackMismatch, ValueRangeError
+from ..errors import ConfigError, ReadbackMismatch, UnbackedError, ValueRangeError
 from ..units import parse_int
 from .common import Outcome, add_machine_command
 from .widths import add_width_policy, flush, rejections
@@ -60,7 +60,11 @@ def hexval(value: int, width: int) -> str:
 
 
 def _mapping(m, args: argparse.Namespace, addr: int, width: int):
-    return m.ioremap(addr, width, allow_unbacked=args.allow_unbacked)
+    try:
+        return m.ioremap(addr, width, allow_unbacked=args.allow_unbacked)
+    except UnbackedError as exc:  # say it in the CLI's words
+        raise UnbackedError(str(exc).replace("pass allow_unbacked=True to map it anyway",
+                                             "--allow-unbacked accesses it anyway")) from None
 
 
 async def peek_body(m, args: argparse.Namespace) -> Outcome:
