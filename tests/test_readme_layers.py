@@ -36,9 +36,15 @@ def _sources() -> list[tuple[str, Path, list[str]]]:
             out.append((rel.parts[1], path, list(rel.parts[:-1])))
         elif rel.stem not in ("__init__", "__main__"):  # driverkit/<layer>.py
             out.append((rel.stem, path, ["driverkit"]))
-    for path in sorted((ROOT / "devices").glob("*.py")):
-        out.append(("devices", path, ["driverkit", "devices"]))
+    if not (PACKAGE / "devices").is_dir():  # editable: the drivers' source folder devices/
+        for path in sorted((ROOT / "devices").glob("*.py")):
+            out.append(("devices", path, ["driverkit", "devices"]))
     return out
+
+
+def _shown(path: Path) -> Path:
+    """`path` as the message shows it: from the checkout, or from site-packages if installed."""
+    return path.relative_to(ROOT if path.is_relative_to(ROOT) else PACKAGE.parent)
 
 
 def upward_imports(levels: dict[str, int]) -> list[str]:
@@ -49,10 +55,10 @@ def upward_imports(levels: dict[str, int]) -> list[str]:
             if parts[0] != "driverkit" or len(parts) < 2 or parts[1] == layer:
                 continue
             if layer not in levels or parts[1] not in levels:
-                bad.append(f"{path.relative_to(ROOT)}: layer {layer!r} or {parts[1]!r} is not "
+                bad.append(f"{_shown(path)}: layer {layer!r} or {parts[1]!r} is not "
                            "in the README's picture")
             elif levels[parts[1]] < levels[layer]:
-                bad.append(f"{path.relative_to(ROOT)}:{line} ({layer}) imports {mod}, "
+                bad.append(f"{_shown(path)}:{line} ({layer}) imports {mod}, "
                            "a layer above it")
     return bad
 

@@ -4,9 +4,11 @@ own QEMU, and the machine tests pass there."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,8 +39,9 @@ def test_on_the_second_host_with_its_own_qemu(machine, worker_id, n):
 def test_remote_workers_over_ssh_run_machine_tests(tmp_path):
     write_project(tmp_path / "proj", {"test_remote.py": REMOTE})
     before = set(Path("/tmp").glob("driverkit-xdist-ssh.*"))
+    env = {**os.environ, "DRIVERKIT_PYTHON": sys.executable}  # the driverkit under test
     proc = subprocess.run([str(SCRIPT), "-w", "2", str(tmp_path / "proj"), "-rA", "-q"],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env=env)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert re.search(r"\b4 passed\b", out), out
