@@ -18,7 +18,7 @@ import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from ..errors import GuestError, MachineError
 from ..mem import MemPlan, parse_probes, plan
@@ -27,6 +27,9 @@ from ..units import format_size
 from .artifacts import GuestArtifacts
 from .memcheck_rows import compare, guest_release, kernel_carveouts, kernel_position, suspect
 from .report import GuestReport, normalize, parse_iomem
+
+if TYPE_CHECKING:
+    from ..machine.spec import MachineSpec
 
 Probe = tuple[int, int]
 Progress = Callable[[str], None]
@@ -210,37 +213,48 @@ def check_report(machine: str, memory: int | str, cmdline: str, probes: Sequence
                     os.path.getsize(artifacts.initrd), rows, boot_seconds, notes)
 
 
-async def boot_report(machine: str, memory: int | str, cmdline: str, probes: Sequence[Probe],
-                      *, timeout: float = 120.0, artifacts: GuestArtifacts | None = None,
-                      progress: Progress | None = None,
-                      accel: str = "tcg") -> tuple[GuestReport, float, str]:
-    """Boot the guest once with this configuration: its parsed report, the boot time and the
-    accelerator it ran on ("auto" resolves to "kvm" or "tcg" when QEMU starts)."""
+async def boot_and_report(spec: MachineSpec, *, timeout: float, say: Progress,
+                          what: str = "guest") -> tuple[GuestReport, str]:
+    """Boot `spec` once: the guest's parsed report and the accelerator QEMU ran on.
+
+    /proc/iomem is read again once the reports are done: init's copy (kept as section
+    "iomem-at-boot") predates the modules it loads before dkprobe (nd_pmem), and the probes
+    saw the later tree. GuestError with the last console lines if the guest does not get there.
+    """
     from ..machine.machine import Machine
-    from .linux import linux_guest_spec
     from .shell import GuestShell
 
-    say = progress or (lambda _msg: None)
-    spec = linux_guest_spec(cmdline, machine=machine, memory=memory, probes=probes,
-                            artifacts=artifacts, accel=accel)
-    t0 = time.monotonic()
-    say(f"booting the Linux guest: {machine} {memory}, append {spec.append!r}")
     async with Machine(spec) as m:
         say("QEMU up; waiting for the guest's reports on the serial console")
         used = m.spec.accel
         shell = GuestShell(m.console, timeout=min(timeout, 30.0))
         try:
             report = await shell.wait_ready(timeout)
-            # read /proc/iomem again: init's copy predates the modules it loads (nd_pmem)
-            # before dkprobe, and the probes saw the later state
             now = await shell.read_file("/proc/iomem")
         except MachineError as exc:
             tail = "\n".join(normalize(m.console.text).splitlines()[-15:])
-            raise GuestError(f"the guest did not finish booting ({exc}); "
+            raise GuestError(f"the {what} did not finish booting ({exc}); "
                              f"last console lines:\n{tail}") from exc
     report = dataclasses.replace(
         report, iomem=parse_iomem(now),
         sections={**report.sections, "iomem": now, "iomem-at-boot": report.sections["iomem"]})
+    return report, used
+
+
+async def boot_report(machine: str, memory: int | str, cmdline: str, probes: Sequence[Probe],
+                      *, timeout: float = 120.0, artifacts: GuestArtifacts | None = None,
+                      progress: Progress | None = None,
+                      accel: str = "tcg") -> tuple[GuestReport, float, str]:
+    """Boot the guest once with this configuration: its parsed report, the boot time and the
+    accelerator it ran on ("auto" resolves to "kvm" or "tcg" when QEMU starts)."""
+    from .linux import linux_guest_spec
+
+    say = progress or (lambda _msg: None)
+    spec = linux_guest_spec(cmdline, machine=machine, memory=memory, probes=probes,
+                            artifacts=artifacts, accel=accel)
+    t0 = time.monotonic()
+    say(f"booting the Linux guest: {machine} {memory}, append {spec.append!r}")
+    report, used = await boot_and_report(spec, timeout=timeout, say=say)
     took = time.monotonic() - t0
     say(f"guest reported after {took:.1f} s ({used}); comparing with the model")
     return report, took, used

@@ -22,21 +22,20 @@ import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from ..errors import GuestError, MachineError
 from ..mem.arm64 import Arm64Image, Arm64Plan, plan_arm64
 from ..mem.dt import DeviceTree, ReservedNode
 from ..mem.tree import comparable_lines
 from ..results import Row, Verdict
 from .artifacts import GuestArtifacts
-from .memcheck import MemCheck, Progress
+from .memcheck import MemCheck, Progress, boot_and_report
 from .memcheck_rows import (
-    _aligned,
-    _carveout_rows,
-    _limit_rows,
-    _memory_rows,
-    _probe_rows,
+    aligned_rows,
+    carveout_rows,
+    limit_rows,
+    memory_rows,
+    probe_rows,
 )
-from .report import GuestReport, iomem_find, normalize, parse_iomem, strip_timestamps
+from .report import GuestReport, iomem_find, normalize, strip_timestamps
 
 #: kernel log lines the arm64 model predicts (the rest of the log is not compared)
 LOG_PATTERNS = re.compile(
@@ -97,7 +96,7 @@ def _iomem_rows(mp: Arm64Plan, report: GuestReport) -> list[Row]:
     pts = [s for name, s, _n in mp.state.boot_allocations if name == "page tables"]
     cluster = (min(pts) - KASLR_SLACK, max(pts) + PAGE) if pts and mp.kaslr else None
     rows = []
-    for r in _aligned("iomem", model, kernel):
+    for r in aligned_rows("iomem", model, kernel):
         m = _RESERVED.match(r.expected or r.observed or "")
         if r.verdict is Verdict.DIFFER and m:
             a, b = int(m.group(1), 16), int(m.group(2), 16) + 1
@@ -145,7 +144,7 @@ def _log_rows(mp: Arm64Plan, report: GuestReport) -> list[Row]:
         if LOG_PATTERNS.match(ln) and ln not in seen:
             seen.append(ln)
     model = list(dict.fromkeys(ln for ln in mp.state.log if LOG_PATTERNS.match(ln)))
-    rows = _aligned("log", model, seen)
+    rows = aligned_rows("log", model, seen)
     if not mp.kaslr:
         return rows
     out = []
@@ -165,9 +164,9 @@ _NODE_DATA = re.compile(r"^NUMA: NODE_DATA \[mem (0x[0-9a-f]+)-(0x[0-9a-f]+)\]$"
 
 def compare_arm64(mp: Arm64Plan, report: GuestReport) -> list[Row]:
     """Every row of the arm64 comparison (pure: no QEMU)."""
-    return (_iomem_rows(mp, report) + _zone_rows(mp, report) + _memory_rows(mp, report)
-            + _carveout_rows(mp, report) + _log_rows(mp, report)
-            + (_limit_rows(mp, report) + _probe_rows(mp, report) if report.probe else []))
+    return (_iomem_rows(mp, report) + _zone_rows(mp, report) + memory_rows(mp, report)
+            + carveout_rows(mp, report) + _log_rows(mp, report)
+            + (limit_rows(mp, report) + probe_rows(mp, report) if report.probe else []))
 
 
 class Arm64MemCheck(MemCheck):
@@ -197,9 +196,7 @@ async def boot_report_arm64(memory: int | str, cmdline: str, probes: Sequence[tu
                             timeout: float = 120.0,
                             progress: Progress | None = None) -> tuple[GuestReport, float]:
     """Boot the arm64 guest once: its parsed report (iomem read after the probes) and time."""
-    from ..machine.machine import Machine
     from .linux import linux_guest_spec
-    from .shell import GuestShell
 
     say = progress or (lambda _msg: None)
     spec = linux_guest_spec(cmdline, arch="aarch64", memory=memory, probes=probes,
@@ -207,17 +204,7 @@ async def boot_report_arm64(memory: int | str, cmdline: str, probes: Sequence[tu
     t0 = time.monotonic()
     say(f"booting the arm64 guest: virt {memory}, append {spec.append!r}"
         + (f", -dtb {dtb_path}" if dtb_path else ""))
-    async with Machine(spec) as m:
-        shell = GuestShell(m.console, timeout=min(timeout, 30.0))
-        try:
-            report = await shell.wait_ready(timeout)
-            now = await shell.read_file("/proc/iomem")
-        except MachineError as exc:
-            tail = "\n".join(normalize(m.console.text).splitlines()[-15:])
-            raise GuestError(f"the arm64 guest did not finish booting ({exc}); last console "
-                             f"lines:\n{tail}") from exc
-    report = dataclasses.replace(report, iomem=parse_iomem(now),
-                                 sections={**report.sections, "iomem": now})
+    report, _ = await boot_and_report(spec, timeout=timeout, say=say, what="arm64 guest")
     took = time.monotonic() - t0
     say(f"guest reported after {took:.1f} s; comparing with the model")
     return report, took

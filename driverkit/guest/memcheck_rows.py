@@ -113,7 +113,7 @@ def _iomem_text(report: GuestReport) -> str:
 # --- row builders -----------------------------------------------------------------------------
 
 
-def _aligned(section: str, model: Sequence[str], kernel: Sequence[str]) -> list[Row]:
+def aligned_rows(section: str, model: Sequence[str], kernel: Sequence[str]) -> list[Row]:
     """Line up two line lists (difflib), one row per line; unmatched lines DIFFER."""
     rows: list[Row] = []
     sm = difflib.SequenceMatcher(a=list(model), b=list(kernel), autojunk=False)
@@ -150,7 +150,7 @@ ROM_NOTE = ("probe_roms() takes any 2K-aligned 0x55AA block with a valid checksu
 def _iomem_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
     model = comparable_lines(mp.iomem_text(), kernel=True)
     kernel = comparable_lines(_iomem_text(report), kernel=True)
-    return [_firmware_content_row(r) for r in _aligned("iomem", model, kernel)]
+    return [_firmware_content_row(r) for r in aligned_rows("iomem", model, kernel)]
 
 
 def _log_lines(dmesg: str, prefix: str) -> list[str]:
@@ -172,11 +172,11 @@ def _compact_e820(line: str) -> str:
 
 def _e820_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
     st = mp.state
-    rows = _aligned("e820", [_compact_e820(e.log_line("BIOS-e820")) for e in st.firmware],
+    rows = aligned_rows("e820", [_compact_e820(e.log_line("BIOS-e820")) for e in st.firmware],
                     [_compact_e820(x) for x in _log_lines(report.dmesg, "BIOS-e820")])
     user_model = [_compact_e820(e.log_line("user")) for e in st.user_map or []]
     user_kernel = [_compact_e820(x) for x in _log_lines(report.dmesg, "user")]
-    rows += _aligned("e820-user", user_model, user_kernel)
+    rows += aligned_rows("e820-user", user_model, user_kernel)
     return rows
 
 
@@ -202,7 +202,8 @@ def _zone_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
     return rows
 
 
-def _memory_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
+def memory_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
+    """Y of `Memory: X/YK available` (counted) and X (shown only)."""
     y = report.memory_total_kb
     got = f"Y = {y}K" if y is not None else None
     want = f"Y = {mp.memory_total_kb}K"
@@ -214,7 +215,9 @@ def _memory_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
     return rows
 
 
-def _carveout_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
+def carveout_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
+    """The boot-time reservations both sides name (crashkernel, cma, swiotlb); the model's
+    bookkeeping ones as info."""
     def fmt(name: str, start: int, size: int) -> str:
         return f"{name} {start:#x}-{start + size - 1:#x} ({format_size(size)})"
 
@@ -242,7 +245,8 @@ def _carveout_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
     return rows
 
 
-def _limit_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
+def limit_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
+    """Allocator limits the model predicts against dkprobe's (vmalloc_max: info)."""
     got = report.probe.limits() if report.probe else {}
     rows = []
     for key in COUNTED_LIMITS + ESTIMATED_LIMITS:
@@ -261,7 +265,8 @@ def _norm_outcome(v: str) -> str:
     return {"ebusy": "fail"}.get(v, v)
 
 
-def _probe_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
+def probe_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
+    """Per probed range: region_intersects, request_mem_region, ioremap, memremap."""
     rows = []
     ranges = report.probe.ranges if report.probe else []
     for p in mp.probes:
@@ -280,5 +285,5 @@ def _probe_rows(mp: MemPlan, report: GuestReport) -> list[Row]:
 def compare(mp: MemPlan, report: GuestReport) -> list[Row]:
     """Every row of the comparison between a plan and a guest report (no QEMU involved)."""
     return (_iomem_rows(mp, report) + _e820_rows(mp, report) + _zone_rows(mp, report)
-            + _memory_rows(mp, report) + _carveout_rows(mp, report) + _limit_rows(mp, report)
-            + _probe_rows(mp, report))
+            + memory_rows(mp, report) + carveout_rows(mp, report) + limit_rows(mp, report)
+            + probe_rows(mp, report))
