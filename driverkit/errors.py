@@ -85,6 +85,14 @@ class MachineStateError(MachineError):
     """A call the machine's current state does not allow (before start, after close...)."""
 
 
+class ClockError(MachineError, ValueError):
+    """A virtual-clock request that cannot be honoured (no stepped clock, a bad step size)."""
+
+
+class BoardError(ConfigError):
+    """A board (or QOM path, or GPIO line) that the installed QEMU does not have."""
+
+
 class QemuNotFound(MachineError):
     """The QEMU binary for the requested architecture is not installed."""
 

@@ -48,6 +48,8 @@ class AddressSpace:
         self.shm: SharedRam | None = None
         self.stale = False
         """The map may have changed since it was read; the next access that needs it re-reads."""
+        self.address_space = "memory"
+        """Which of `info mtree -f`'s views qtest accesses reach (the CPU's on Cortex-M)."""
         self.refreshes = 0
         self.refresh_seconds = 0.0
         """How often and how long re-reading `info mtree -f` took (bench figures)."""
@@ -95,7 +97,7 @@ class AddressSpace:
         self._fence()  # posted writes take effect before QEMU renders its map
         self.stale = False
         text = self._mtree()
-        self.set_flat(FlatView.parse(text))
+        self.set_flat(FlatView.parse(text, self.address_space))
         self.refreshes += 1
         self.refresh_seconds += time.perf_counter() - t0
         return self._flat

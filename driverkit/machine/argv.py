@@ -9,7 +9,8 @@ from pathlib import Path
 from ..errors import QemuNotFound
 from .spec import MachineSpec
 
-BINARIES = {"x86_64": "qemu-system-x86_64", "aarch64": "qemu-system-aarch64"}
+BINARIES = {"x86_64": "qemu-system-x86_64", "aarch64": "qemu-system-aarch64",
+            "arm": "qemu-system-arm"}
 RAM_BACKEND_ID = "ram0"
 
 
@@ -24,6 +25,8 @@ class Channels:
     ram_path: Path | None
     guest_errors: Path | None = None  # where QEMU logs accesses it rejects (-d guest_errors)
     monitor_fd: int | None = None  # a second QMP monitor, driven synchronously (routing)
+    gdb_fd: int | None = None  # stepped clock: the gdbstub's socket
+    kernel: Path | None = None  # an image QEMU loads with -kernel (Arm M-profile boot image)
 
 
 def qemu_binary(arch: str) -> str:
@@ -42,7 +45,9 @@ def build_argv(spec: MachineSpec, ch: Channels) -> list[str]:
     machine = str(spec.machine)
     if spec.shared_ram and ch.ram_path is not None:
         machine += f",memory-backend={RAM_BACKEND_ID}"
-    argv = [qemu_binary(spec.arch), "-M", machine, "-m", f"{mem_mib}M"]
+    argv = [qemu_binary(spec.arch), "-M", machine]
+    if mem_mib:  # 0: the board's own RAM size (32-bit Arm boards fix theirs)
+        argv += ["-m", f"{mem_mib}M"]
     if spec.shared_ram and ch.ram_path is not None:
         argv += [
             "-object",
@@ -50,6 +55,16 @@ def build_argv(spec: MachineSpec, ch: Channels) -> list[str]:
             f"mem-path={ch.ram_path},share=on",
         ]
     argv += ["-accel", spec.accel]
+    if spec.clock == "stepped":
+        # virtual time = executed instructions; the VM starts stopped and moves only when stepped
+        argv += ["-icount", f"shift={spec.clock_shift},sleep=off", "-S",
+                 "-name", "driverkit,debug-threads=on"]
+        if ch.gdb_fd is not None:
+            argv += ["-chardev", f"socket,id=dkgdb,fd={ch.gdb_fd}", "-gdb", "chardev:dkgdb"]
+        if spec.arch == "x86_64":
+            argv += ["-device", "pvpanic", "-action", "panic=pause"]
+        else:
+            argv += ["-semihosting-config", "enable=on,target=gdb"]
     cpu = spec.cpu or ("cortex-a57" if spec.arch == "aarch64" else None)
     if cpu:
         argv += ["-cpu", cpu]
@@ -66,7 +81,9 @@ def build_argv(spec: MachineSpec, ch: Channels) -> list[str]:
     argv += ["-chardev", f"socket,id=dkserial,fd={ch.serial_fd}", "-serial", "chardev:dkserial"]
     if ch.bios is not None:
         argv += ["-bios", str(ch.bios)]
-    if spec.kernel:
+    if ch.kernel is not None:
+        argv += ["-kernel", str(ch.kernel)]
+    elif spec.kernel:
         argv += ["-kernel", spec.kernel]
     if spec.initrd:
         argv += ["-initrd", spec.initrd]

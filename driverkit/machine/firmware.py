@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import struct
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigError
+from .stepfw import StepFirmware
+
+if TYPE_CHECKING:
+    from .spec import MachineSpec
 
 # x86: 64 KiB of `hlt` (0xF4); the reset vector at 0xFFFFFFF0 lands in it and halts for good
 # (interrupts are off at reset). aarch64: `wfi; b .-4` repeated: the CPU sleeps at address 0.
@@ -28,3 +37,69 @@ def hello_rom(text: bytes) -> bytes:
     rom[: len(code)] = code
     rom[0xFFF0:0xFFF3] = b"\xe9\x0d\x00"  # reset vector (CS:IP f000:fff0): jmp to offset 0
     return bytes(rom)
+
+
+def _m_profile_park(stack_top: int) -> bytes:
+    """Cortex-M vector table whose reset handler masks interrupts and sleeps: `cpsid i; wfi; b`."""
+    entry = 0x40
+    code = struct.pack("<3H", 0xB672, 0xBF30, 0xE7FD)  # cpsid i; wfi; b .-2 (back to wfi)
+    vectors = [stack_top, entry | 1] + [(entry + 2) | 1] * 14
+    return struct.pack("<16I", *vectors) + code
+
+
+# A32 (ARMv7-A/R): `cpsid if; wfi; b .-4`, repeated so any boot offset in the first 64 KiB lands in it.
+_A32_PARK = bytes.fromhex("c0000cf1") + (bytes.fromhex("03f020e3") + bytes.fromhex("fdffffea")) * 0x1FFF
+
+
+@dataclass(frozen=True)
+class BootImages:
+    """What QEMU loads for a spec: a -bios ROM, a -kernel image, and the stepping firmware."""
+
+    bios: Path | None = None
+    kernel: Path | None = None
+    step: StepFirmware | None = None
+
+
+def boot_images(spec: "MachineSpec", directory: Path) -> BootImages:
+    """The firmware files for `spec`, written into `directory`.
+
+    x86 and aarch64 "bare": a parking ROM as -bios. 32-bit Arm: the board's CPU profile decides
+    (asked from QEMU): Cortex-M boots a vector table QEMU loads at address 0 (-kernel), A/R
+    profile a parking ROM as -bios. clock="stepped" replaces the parking code with the
+    stepping firmware. A firmware path is passed as -bios (-kernel on Cortex-M boards).
+    """
+    from .boards import probe_board
+    from .stepfw import m_profile_step_image, x86_step_rom
+
+    if spec.firmware in ("seabios", "direct"):
+        return BootImages()
+    if spec.arch != "arm":
+        if spec.firmware != "bare":
+            return BootImages(bios=Path(spec.firmware))
+        if spec.clock == "stepped":
+            step = x86_step_rom()
+            path = directory / "step-x86_64.rom"
+            path.write_bytes(step.image)
+            return BootImages(bios=path, step=step)
+        return BootImages(bios=write_bare_firmware(spec.arch, directory))
+    board = probe_board(spec.arch, str(spec.machine))
+    if not board.m_profile:
+        if spec.firmware != "bare":
+            return BootImages(bios=Path(spec.firmware))
+        if spec.clock == "stepped":
+            raise ConfigError(f"clock='stepped' exists for Cortex-M boards; {spec.machine} has "
+                              f"a {board.cpu_model}")
+        path = directory / "bare-a32.rom"
+        path.write_bytes(_A32_PARK)
+        return BootImages(bios=path)
+    if spec.firmware != "bare":
+        return BootImages(kernel=Path(spec.firmware))
+    ram = board.scratch_ram()
+    top = (ram.end + 1) & ~7
+    path = directory / f"bare-{spec.machine}.bin"
+    if spec.clock == "stepped":
+        step = m_profile_step_image(top - 16, top - 16)
+        path.write_bytes(step.image)
+        return BootImages(kernel=path, step=step)
+    path.write_bytes(_m_profile_park(top))
+    return BootImages(kernel=path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from ..errors import MachineError, MachineTimeout
+from ..errors import BoardError, MachineError, MachineTimeout, QmpError
 
 if TYPE_CHECKING:
     from .machine import Machine
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 CONTROLLER_TYPES = {
     "x86_64": ("ioapic", "kvm-ioapic"),
     "aarch64": ("arm_gic", "kvm-arm-gic", "arm-gicv3", "kvm-arm-gicv3"),
+    "arm": ("armv7m_nvic", "arm_gic", "arm-gicv3"),
 }
 QOM_SEARCH_DEPTH = 4
 
@@ -39,6 +40,18 @@ async def find_qom_by_type(machine: "Machine", types: tuple[str, ...],
                        f"(searched {QOM_SEARCH_DEPTH} levels)")
 
 
+def _gpio_counts(props: list[dict], kind: str) -> dict[str, int]:
+    """QOM properties `name[N]` of type `kind` (child<irq>: inputs, link<irq>: outputs)."""
+    counts: dict[str, int] = {}
+    for p in props:
+        name = str(p.get("name", ""))
+        if p.get("type") == kind and name.endswith("]") and "[" in name:
+            base, _, idx = name[:-1].rpartition("[")
+            if idx.isdigit():
+                counts[base] = max(counts.get(base, 0), int(idx) + 1)
+    return counts
+
+
 class IrqMonitor:
     """Levels of the intercepted interrupt controller's input lines, and waits on them."""
 
@@ -59,6 +72,90 @@ class IrqMonitor:
             )
         assert self._m.qtest is not None
         self._m.qtest.irq_intercept_in(qom_path)
+        self.intercepted = qom_path
+
+    def _qom_props(self, qom_path: str) -> list[dict]:
+        """qom-list of `qom_path` over the synchronous monitor; BoardError lists the siblings."""
+        ctl = self._m.monitor
+        if ctl is None:
+            raise MachineError("machine not started")
+        if not isinstance(qom_path, str) or not qom_path.startswith("/"):
+            raise BoardError(f"QOM path must be an absolute path string, got {qom_path!r}")
+        try:
+            return list(ctl.execute("qom-list", {"path": qom_path}))
+        except QmpError:
+            parent = qom_path.rstrip("/").rpartition("/")[0] or "/"
+            try:
+                near = sorted(p["name"] for p in ctl.execute("qom-list", {"path": parent})
+                              if str(p.get("type", "")).startswith("child<"))
+            except QmpError:
+                near = []
+            raise BoardError(f"no QOM object at {qom_path}; {parent} holds: "
+                             f"{', '.join(near) or 'nothing (or it does not exist either)'}") \
+                from None
+
+    def gpio_lines(self, qom_path: str) -> tuple[dict[str, int], dict[str, int]]:
+        """(inputs, outputs) qtest can reach on the device at `qom_path`: name -> line count.
+
+        QEMU 7.2's qtest finds GPIO lists by name, and a device's own unnamed lists have none,
+        so they count only on the container they are passed on to (QOM links named
+        unnamed-gpio-in/-out there, e.g. /machine/nrf51 for the nRF51's GPIO)."""
+        props = self._qom_props(qom_path)
+        own_in = _gpio_counts(props, "child<irq>")
+        links = _gpio_counts(props, "link<irq>")
+        inputs = {k: v for k, v in own_in.items() if k != "unnamed-gpio-in"}
+        if "unnamed-gpio-in" in links:
+            inputs["unnamed-gpio-in"] = links["unnamed-gpio-in"]
+        outputs = {k: v for k, v in links.items() if k != "unnamed-gpio-in"}
+        return inputs, outputs
+
+    def _passed_to(self, qom_path: str, name: str) -> str:
+        """A hint naming the parent that carries the device's unnamed lines `name`, if it does."""
+        parent = qom_path.rstrip("/").rpartition("/")[0]
+        if not parent:
+            return ""
+        try:
+            links = _gpio_counts(self._qom_props(parent), "link<irq>")
+        except BoardError:
+            return ""
+        return f"; they are passed on to {parent}: use that path" if name in links else ""
+
+    def set_in(self, qom_path: str, name: str, n: int, level: int | bool) -> None:
+        """Drive input line `name`[n] of a device (qtest set_irq_in); "unnamed" stands for
+        QEMU's "unnamed-gpio-in"."""
+        inputs, _ = self.gpio_lines(qom_path)
+        qom_name = "unnamed-gpio-in" if name == "unnamed" else name
+        if qom_name not in inputs:
+            have = ", ".join(f"{k}[{v}]" for k, v in sorted(inputs.items())) or "none"
+            raise BoardError(f"{qom_path} has no GPIO input {name!r} qtest can drive; its "
+                             f"inputs: {have}{self._passed_to(qom_path, qom_name)}")
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n < inputs[qom_name]:
+            raise BoardError(f"{qom_path} input {qom_name} has lines 0..{inputs[qom_name] - 1}, "
+                             f"not {n!r}")
+        if isinstance(level, bool):
+            level = int(level)
+        if not isinstance(level, int) or not -(1 << 31) <= level < (1 << 31):
+            raise BoardError(f"GPIO level must be an int (0/1), got {level!r}")
+        assert self._m.qtest is not None
+        self._m.qtest.set_irq_in(qom_path, qom_name, n, level)
+
+    def intercept_out(self, qom_path: str) -> None:
+        """Intercept a device's unnamed output lines (qtest irq_intercept_out): their levels
+        then show in `levels` and the waits, line n being output n. QEMU 7.2 intercepts
+        unnamed outputs only (named ones such as sysbus-irq never report before QEMU 8.2)."""
+        if self.intercepted == qom_path:
+            return
+        _, outputs = self.gpio_lines(qom_path)
+        hint = self._passed_to(qom_path, "unnamed-gpio-out")
+        if "unnamed-gpio-out" not in outputs or hint:
+            have = ", ".join(f"{k}[{v}]" for k, v in sorted(outputs.items())) or "none"
+            raise BoardError(f"{qom_path} has no unnamed GPIO outputs QEMU 7.2 can intercept "
+                             f"(its outputs: {have}){hint}")
+        if self.intercepted is not None:
+            raise MachineError(
+                f"IRQs of {self.intercepted} are already intercepted; qtest allows one device")
+        assert self._m.qtest is not None
+        self._m.qtest.irq_intercept_out(qom_path)
         self.intercepted = qom_path
 
     async def intercept_controller(self) -> str:

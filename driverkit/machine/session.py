@@ -36,11 +36,12 @@ from ..transport.qtest import IrqListener, QtestChannel
 from ..transport.shm import SharedRam
 from .argv import Channels, build_argv
 from .console import SerialConsole
-from .firmware import write_bare_firmware
+from .firmware import boot_images
 from .process import QemuProcess
 from .signals import sigterm_like_ctrl_c
 from .spec import MachineSpec
 from .state import Lifecycle, MachineState
+from .stepfw import StepFirmware
 from .workdir import Leftovers, private_dir
 
 log = logging.getLogger("driverkit.machine")
@@ -107,6 +108,10 @@ class QemuSession:
         self.tmpdir: Path | None = None
         self.process: QemuProcess | None = None
         self.qtest: QtestChannel | None = None
+        self.step_firmware: StepFirmware | None = None
+        """The stepping firmware of clock="stepped" (its arithmetic), else None."""
+        self.gdb_sock: socket.socket | None = None
+        """Our end of the gdbstub socket of clock="stepped"."""
         self.monitor: SyncMonitor | None = None
         """A second QMP monitor, driven synchronously (the flat view is read through it)."""
         self.shm: SharedRam | None = None
@@ -189,16 +194,15 @@ class QemuSession:
         theirs: list[socket.socket] = []
         ram_fd = None
         try:  # QEMU's ends are ours to close until it inherits them (or fails to start)
-            for _ in range(4):  # QMP, qtest, serial, the synchronous monitor
+            # QMP, qtest, serial, the synchronous monitor, and the gdbstub of a stepped clock
+            for _ in range(5 if spec.clock == "stepped" else 4):
                 a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 ours.append(a)
                 held.socks.append(a)
                 theirs.append(b)
-            bios = None
-            if spec.firmware == "bare":
-                bios = write_bare_firmware(spec.arch, self.tmpdir)
-            elif spec.firmware not in ("seabios", "direct"):
-                bios = Path(spec.firmware)
+            images = await asyncio.to_thread(boot_images, spec, self.tmpdir)
+            self.step_firmware = images.step
+            self.gdb_sock = ours[4] if len(ours) > 4 else None
             ram_path = None
             if spec.shared_ram:
                 ram_path = self.tmpdir / "ram"
@@ -207,8 +211,10 @@ class QemuSession:
                 os.ftruncate(ram_fd, spec.memory_bytes)
             self.guest_errors = GuestErrorLog(self.tmpdir / "guest-errors.log")
             channels = Channels(theirs[0].fileno(), theirs[1].fileno(), theirs[2].fileno(),
-                                bios, ram_path, self.guest_errors.path,
-                                monitor_fd=theirs[3].fileno())
+                                images.bios, ram_path, self.guest_errors.path,
+                                monitor_fd=theirs[3].fileno(),
+                                gdb_fd=theirs[4].fileno() if len(theirs) > 4 else None,
+                                kernel=images.kernel)
             argv = build_argv(spec, channels)
             (self.tmpdir / "cmdline").write_text(" ".join(argv) + "\n")
             self.process = held.process = QemuProcess(argv, [s.fileno() for s in theirs],

@@ -10,9 +10,12 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..units import parse_size
 
-ARCHES = ("x86_64", "aarch64")
+ARCHES = ("x86_64", "aarch64", "arm")
+#: boards the framework knows in depth; on "arm" any board the installed QEMU offers is allowed
 MACHINES = {"x86_64": ("q35", "pc"), "aarch64": ("virt",)}
-DEFAULT_MACHINE = {"x86_64": "q35", "aarch64": "virt"}
+DEFAULT_MACHINE = {"x86_64": "q35", "aarch64": "virt", "arm": "mps2-an385"}
+CLOCKS = ("realtime", "stepped")
+MAX_CLOCK_SHIFT = 10  # QEMU's icount accepts shift 0..10
 ACCELS = ("tcg", "kvm", "auto")  # auto: KVM if a real probe runs a guest on it, else TCG
 #: "bare": a parking ROM; "seabios": QEMU's x86 default BIOS; "direct": no firmware at all,
 #: QEMU loads -kernel/-initrd (and a -dtb) itself and enters the kernel (arm virt's boot stub)
@@ -39,9 +42,12 @@ def _check_types(spec: "MachineSpec") -> None:
         if not (isinstance(value, str) or (value is None and name not in
                                            ("arch", "accel", "firmware"))):
             raise ConfigError(f"{name} must be a string, got {type(value).__name__} {value!r}")
-    if isinstance(spec.memory, bool) or not isinstance(spec.memory, (int, str)):
+    if isinstance(spec.memory, bool) or not isinstance(spec.memory, (int, str, type(None))):
         raise ConfigError(f"memory must be bytes (int) or a size like '256M', got "
                           f"{type(spec.memory).__name__} {spec.memory!r}")
+    if isinstance(spec.clock, bool) or not isinstance(spec.clock, str):
+        raise ConfigError(f"clock must be a string, got {type(spec.clock).__name__} "
+                          f"{spec.clock!r}")
     if not isinstance(spec.shared_ram, bool):
         raise ConfigError(f"shared_ram must be True or False, got {spec.shared_ram!r}")
     if isinstance(spec.startup_timeout, bool) or not isinstance(spec.startup_timeout,
@@ -70,7 +76,7 @@ class MachineSpec:
 
     arch: str = "x86_64"
     machine: str | None = None
-    memory: int | str = "256M"
+    memory: int | str | None = None  # None: 256M, or the board's own size on "arm"
     accel: str = "tcg"
     firmware: str = "bare"
     devices: tuple[str, ...] | list[str] = ()
@@ -80,6 +86,8 @@ class MachineSpec:
     shared_ram: bool = True
     extra_args: tuple[str, ...] | list[str] = ()
     cpu: str | None = None
+    clock: str = "realtime"
+    clock_shift: int = 0  # stepped clock: one guest instruction is 2**clock_shift ns
     startup_timeout: float = 10.0
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
@@ -88,16 +96,27 @@ class MachineSpec:
         if self.arch not in ARCHES:
             raise ConfigError(f"arch {self.arch!r} not supported; choose one of {', '.join(ARCHES)}")
         machine = self.machine or DEFAULT_MACHINE[self.arch]
-        if machine not in MACHINES[self.arch]:
+        if self.arch == "arm":
+            from .boards import check_machine
+
+            check_machine(self.arch, machine)
+        elif machine not in MACHINES[self.arch]:
             raise ConfigError(
                 f"machine {machine!r} not supported on {self.arch}; "
                 f"choose one of {', '.join(MACHINES[self.arch])}"
             )
         object.__setattr__(self, "machine", machine)
-        size = parse_size(self.memory, "memory")
-        if size < (16 << 20) or size % (1 << 20):
-            raise ConfigError(f"memory must be a whole number of MiB >= 16M, got {size} bytes")
-        object.__setattr__(self, "memory", size)
+        if self.memory is None and self.arch == "arm":
+            object.__setattr__(self, "memory", 0)  # the board decides
+            object.__setattr__(self, "shared_ram", False)
+        else:
+            size = parse_size("256M" if self.memory is None else self.memory, "memory")
+            if size < (16 << 20) or size % (1 << 20):
+                raise ConfigError(f"memory must be a whole number of MiB >= 16M, got {size} bytes")
+            object.__setattr__(self, "memory", size)
+        if self.arch == "arm" and self.shared_ram:
+            object.__setattr__(self, "shared_ram", False)  # board RAM is not one backend
+        self._check_clock()
         if self.accel not in ACCELS:
             raise ConfigError(f"accel {self.accel!r} not supported; choose one of {', '.join(ACCELS)}")
         if self.firmware not in FIRMWARES and not Path(self.firmware).is_file():
@@ -118,6 +137,24 @@ class MachineSpec:
             raise ConfigError("append (a kernel command line) needs a kernel")
         if self.startup_timeout <= 0:
             raise ConfigError(f"startup_timeout must be > 0, got {self.startup_timeout}")
+
+    def _check_clock(self) -> None:
+        if self.clock not in CLOCKS:
+            raise ConfigError(f"clock {self.clock!r} not supported; choose one of {', '.join(CLOCKS)}")
+        if isinstance(self.clock_shift, bool) or not isinstance(self.clock_shift, int) \
+                or not 0 <= self.clock_shift <= MAX_CLOCK_SHIFT:
+            raise ConfigError(f"clock_shift must be an int 0..{MAX_CLOCK_SHIFT}, "
+                              f"got {self.clock_shift!r}")
+        if self.clock != "stepped":
+            return
+        if self.accel != "tcg":
+            raise ConfigError(f"clock='stepped' needs accel='tcg' (icount), not {self.accel!r}")
+        if self.firmware != "bare":
+            raise ConfigError("clock='stepped' runs its own stepping firmware: firmware must be "
+                              f"'bare', not {self.firmware!r}")
+        if self.arch == "aarch64":
+            raise ConfigError("clock='stepped' exists for x86_64 (q35, pc) and Arm M-profile "
+                              "boards (arch='arm'), not for aarch64")
 
     @property
     def memory_bytes(self) -> int:
