@@ -12,6 +12,7 @@ from .spec import MachineSpec
 BINARIES = {"x86_64": "qemu-system-x86_64", "aarch64": "qemu-system-aarch64",
             "arm": "qemu-system-arm"}
 RAM_BACKEND_ID = "ram0"
+STEPPED_RTC_BASE = "2000-01-01T00:00:00"  # a fixed date: stepped runs repeat exactly
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ def build_argv(spec: MachineSpec, ch: Channels) -> list[str]:
         if ch.gdb_fd is not None:
             argv += ["-chardev", f"socket,id=dkgdb,fd={ch.gdb_fd}", "-gdb", "chardev:dkgdb"]
         if spec.arch == "x86_64":
-            argv += ["-device", "pvpanic", "-action", "panic=pause"]
+            argv += ["-device", "pvpanic", "-action", "panic=pause",
+                     "-rtc", f"base={STEPPED_RTC_BASE},clock=vm"]  # the RTC follows virtual time
         else:
             argv += ["-semihosting-config", "enable=on,target=gdb"]
     cpu = spec.cpu or ("cortex-a57" if spec.arch == "aarch64" else None)

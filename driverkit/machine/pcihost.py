@@ -12,6 +12,13 @@ if TYPE_CHECKING:
     from .machine import Machine
 
 
+def _never_ran(machine: "Machine") -> bool:
+    """True while the VM is still in prelaunch (started with -S and never continued)."""
+    if machine.monitor is None:
+        return False
+    return machine.monitor.execute("query-status").get("status") == "prelaunch"
+
+
 class MachinePciHost:
     """Config-space buses, BAR mapping, overlays and claims of one machine (a PciHost)."""
 
@@ -20,6 +27,9 @@ class MachinePciHost:
         space = machine.space
         self.board = str(machine.spec.machine)
         self.firmware = machine.spec.firmware
+        if self.firmware not in ("bare", "seabios", "direct") and _never_ran(machine):
+            # A ROM that has not run (-S, still prelaunch) touches nothing: own PCI as with bare.
+            self.firmware = "bare"
         if space.mem_bus is None:
             raise MappingError("the machine's address space is not connected to QEMU yet")
         self.mem: Bus = space.mem_bus

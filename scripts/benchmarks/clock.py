@@ -1,0 +1,48 @@
+"""Stepped clock: one short clock_step against one synchronous qtest readl (the cheapest
+round trip QEMU offers), and the host time a long step costs per virtual second."""
+
+from __future__ import annotations
+
+import time
+
+from driverkit import Machine, MachineSpec
+
+from . import Samples, figure, paired
+
+STEPS = 200
+HPET = 0xFED00000
+
+
+def _per_op(fn, n: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - t0) / n
+
+
+@figure("clock_step(1000) on x86 q35", unit="s", baseline="one qtest readl round trip",
+        at_most=100.0)
+async def short_step(rounds: int, scale: float) -> Samples:
+    n = max(20, int(STEPS * scale))
+    async with Machine(MachineSpec(clock="stepped")) as m:
+        hpet = m.ioremap(HPET, 0x400)
+        return paired(rounds, lambda: _per_op(lambda: m.clock_step(1000), n),
+                      lambda: _per_op(lambda: hpet.readl(0), n))
+
+
+@figure("clock_step(1000) on Cortex-M (mps2-an385)", unit="s",
+        baseline="one qtest readl round trip", at_most=100.0)
+async def short_step_m(rounds: int, scale: float) -> Samples:
+    n = max(20, int(STEPS * scale))
+    async with Machine(MachineSpec(arch="arm", machine="mps2-an385", clock="stepped")) as m:
+        uart = m.ioremap(0x40004000, 0x1000)
+        return paired(rounds, lambda: _per_op(lambda: m.clock_step(1000), n),
+                      lambda: _per_op(lambda: uart.readl(0xFE0), n))
+
+
+@figure("clock_step(10 ms) at shift 0 on x86 q35", unit="s",
+        baseline="clock_step(1000)", at_most=1000.0)
+async def long_step(rounds: int, scale: float) -> Samples:
+    async with Machine(MachineSpec(clock="stepped")) as m:
+        return paired(rounds, lambda: _per_op(lambda: m.clock_step(10_000_000), 3),
+                      lambda: _per_op(lambda: m.clock_step(1000), 3))
