@@ -76,7 +76,9 @@ class Mc146818Regs(RegisterMap):
     year = _time(0x09, "")
     reg_a = Register(0x0A, Int8ul, RW, reset=REG_A_DEFAULT, writable=0x7F,
                      doc="bit7 UIP (RO), DV 6-4, RS 3-0")
-    reg_b = Register(0x0B, Int8ul, RW, reset=B_24H, doc="SET PIE AIE UIE SQWE DM 24/12 DSE")
+    reg_b = Register(0x0B, Int8ul, RW, reset=B_24H, side_effects=True,
+                     doc="SET PIE AIE UIE SQWE DM 24/12 DSE; writing SET clears UIE (data sheet, "
+                         "and QEMU: 0xff reads back 0xef)")
     reg_c = Register(0x0C, Int8ul, RO, reset=0, side_effects=True,
                      doc="IRQF PF AF UF; reading clears")
     reg_d = Register(0x0D, Int8ul, RO, reset=0x80, doc="bit7 VRT: the battery is good")
