@@ -12,7 +12,7 @@ from ..drivers import load
 from ..errors import ConfigError
 from ..machine.spec import MachineSpec
 from ..regs import format_dump
-from .common import Outcome, add_machine_command, spec_from_args
+from .common import MACHINE_DEFAULTS, Outcome, add_machine_command, spec_from_args
 from .described import described_body
 
 
@@ -55,7 +55,10 @@ def _spec(args: argparse.Namespace) -> MachineSpec:
     arch = args.arch or driver.needs.arch
     if arch != driver.needs.arch:
         raise ConfigError(f"driver {driver.name!r} needs --arch {driver.needs.arch}, not {arch}")
-    base = MachineSpec(arch=arch, machine=args.machine or driver.needs.machine, memory=args.memory,
+    memory = args.memory
+    if arch == "arm" and memory == MACHINE_DEFAULTS["memory"]:
+        memory = None  # a 32-bit Arm board fixes its RAM; only an explicit --memory is passed on
+    base = MachineSpec(arch=arch, machine=args.machine or driver.needs.machine, memory=memory,
                        devices=list(args.device), firmware=args.firmware, accel=args.accel)
     return driver.machine_spec(base)
 

@@ -106,7 +106,7 @@ class MachineSpec:
                 f"choose one of {', '.join(MACHINES[self.arch])}"
             )
         object.__setattr__(self, "machine", machine)
-        if self.memory is None and self.arch == "arm":
+        if self.arch == "arm" and self.memory in (None, 0):
             object.__setattr__(self, "memory", 0)  # the board decides
             object.__setattr__(self, "shared_ram", False)
         else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from driverkit import Machine, MachineSpec
@@ -56,3 +58,12 @@ async def test_uart_transmits_to_the_console() -> None:
         u.write(b"hi cmsdk\n")
         m.clock_step(1_000_000)
         await m.console.expect(b"hi cmsdk", timeout=5)
+
+
+@pytest.mark.parametrize("name", ["cmsdk_timer", "nrf51_gpio"])
+def test_cli_check_on_a_cortex_m_board(name: str, capsys) -> None:
+    """`driverkit check` launches the board the driver declares (arch arm) and holds."""
+    from driverkit.cli import main
+
+    assert main(["check", name, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True

@@ -11,7 +11,8 @@ from driverkit.drivers import Driver, merge_devices, registry
 from driverkit.errors import ConfigError, UnknownDriver
 from driverkit.regs import RegisterMap
 
-ALL = ["edu", "fw_cfg", "hpet", "isa_debug_exit", "pci_testdev", "pl011", "pl031"]
+ALL = ["edu", "fw_cfg", "hpet", "isa_debug_exit", "pci_testdev", "pl011", "pl031",
+       "cmsdk_timer", "cmsdk_uart", "nrf51_timer", "nrf51_gpio", "mc146818", "tco"]
 
 
 def test_every_driver_is_registered_and_declares_its_machine():
