@@ -31,12 +31,12 @@ def load_map(args: argparse.Namespace) -> Any:
 
 def _where(m, args: argparse.Namespace, cls: Any) -> tuple[int, str]:
     if args.bdf or args.index is not None:
-        from .pci import parse_bdf
+        from .pci import parse_bdf, pci_devices
 
+        devs = pci_devices(m)
         if args.bdf:
             dev = m.pci.get(parse_bdf(args.bdf))
         else:
-            devs = list(m.pci)
             if not 0 <= args.index < len(devs):
                 raise ConfigError(f"--index {args.index}: there are {len(devs)} PCI functions")
             dev = devs[args.index]

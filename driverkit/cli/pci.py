@@ -75,14 +75,21 @@ def _parse_ids(text: str) -> tuple[int | None, int | None]:
         raise ConfigError(f"-d {text!r}: expected [vendor]:[device] in hex") from None
 
 
+def pci_devices(m) -> list:
+    """The machine's PCI functions; PciError on a board that has no PCI (the M-profile ones)."""
+    if m.spec.arch not in ("x86_64", "aarch64"):
+        raise PciError(f"{m.spec.arch} {m.spec.machine} has no PCI bus")
+    return list(m.pci)
+
+
 def _select(m, args: argparse.Namespace, one: bool) -> list:
-    devs = list(m.pci)
+    devs = pci_devices(m)
     if args.slot:
         want = parse_bdf(args.slot)
         devs = [d for d in devs if d.address == want]
         if not devs:
             raise DeviceNotFound(f"no PCI function at {want} (present: "
-                                 f"{', '.join(d.address for d in m.pci)})")
+                                 f"{', '.join(d.address for d in pci_devices(m))})")
     if args.ids:
         v, d = _parse_ids(args.ids)
         devs = [x for x in devs if (v is None or x.vendor == v) and (d is None or x.device == d)]

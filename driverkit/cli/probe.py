@@ -6,6 +6,7 @@ import argparse
 
 from ..pci.names import pci_ids
 from .common import Outcome, add_machine_command
+from .pci import pci_devices
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 async def body(m, args: argparse.Namespace) -> Outcome:
     ids = pci_ids()
-    pci = list(m.pci) if m.spec.arch in ("x86_64", "aarch64") else []  # M-profile boards: none
+    pci = pci_devices(m) if m.spec.arch in ("x86_64", "aarch64") else []  # M-profile: none
     devices = [{**d.to_dict(), "name": ids.device_name(d.vendor, d.device),
                 "class_name": ids.class_name(d.class_code)} for d in pci]
     memory = [

@@ -38,6 +38,8 @@ def test_stm32_usart2_reset_error_reported_then_patched(cli, vendor_svd, tmp_pat
     r = cli("check", "--svd", svd, "USART2", "--fixes", str(fixes), "--json", *s)
     fixed = json.loads(r.stdout)  # other registers still differ (DR is TX/RX): SR's reset not
     assert _finding(fixed, "SR", "reset")["verdict"] == "agree", r.stdout
+    err = cli.json("lspci", *s, rc=2)
+    assert err["type"] == "PciError" and "netduinoplus2 has no PCI bus" in err["error"]
     tim = cli.json("regs", "--svd", svd, "TIM2", *s)
     assert tim["base"] == 0x40000000 and any(x["name"] == "CNT" for x in tim["registers"])
 
