@@ -132,10 +132,6 @@ if fresh; then
     say "up to date (stamp matches): $BASE/default -> $(readlink "$BASE/default")"
     exit 0
 fi
-# the layout before one directory per release: plain files in guest-aarch64/
-for f in "${LINKED[@]}" stamp; do
-    [[ -f $BASE/$f && ! -L $BASE/$f ]] && rm -f "$BASE/$f"
-done
 
 setup_private_apt
 ABI=${DK_GUEST_ARM64_ABI:-}
@@ -180,10 +176,16 @@ cross=$CROSS_OK"
 make_default() {
     local f
     ln -sfn "$RELEASE" "$BASE/default.tmp" && mv -T "$BASE/default.tmp" "$BASE/default"
+    # (the files of the layout before one directory per release are replaced here, so a
+    # guest booting meanwhile still finds them)
     for f in "${LINKED[@]}"; do
-        rm -f "$BASE/$f"
-        [[ -e $OUT/$f ]] && ln -s "default/$f" "$BASE/$f"
+        if [[ -e $OUT/$f ]]; then
+            ln -sfn "default/$f" "$BASE/$f.tmp" && mv -T "$BASE/$f.tmp" "$BASE/$f"
+        else
+            rm -f "$BASE/$f"
+        fi
     done
+    rm -f "$BASE/stamp"
     say "default arm64 guest: $RELEASE"
 }
 if [[ -f $OUT/stamp && $(cat "$OUT/stamp") == "$STAMP_TEXT" && -s $OUT/manifest.json ]]; then

@@ -12,6 +12,7 @@ build (the gap between "Kernel code" and "Kernel data" in /proc/iomem) or `known
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import struct
@@ -82,13 +83,13 @@ class Arm64Image:
 
     @classmethod
     def read(cls, path: "str | os.PathLike[str]") -> "Arm64Image":
+        """The Image at `path` (read once per file version: it is ~27 MB)."""
         p = os.fspath(path)
         try:
-            with open(p, "rb") as f:
-                data = f.read()
+            st = os.stat(p)
         except OSError as exc:
             raise MemModelError(f"kernel image {p}: {exc.strerror}") from None
-        return cls.parse(data, p)
+        return _read_cached(p, st.st_mtime_ns, st.st_size)
 
     @classmethod
     def parse(cls, data: bytes, name: str = "Image") -> "Arm64Image":
@@ -109,6 +110,16 @@ class Arm64Image:
         return cls(name, text_offset, image_size, flags, stext, initdata, edata, release,
                    m.group(0).decode("ascii", "replace"), sizes,
                    KNOWN_INIT_SECTIONS.get(release))
+
+
+@functools.lru_cache(maxsize=8)
+def _read_cached(path: str, _mtime: int, _size: int) -> Arm64Image:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise MemModelError(f"kernel image {path}: {exc.strerror}") from None
+    return Arm64Image.parse(data, path)
 
 
 def _pe_sections(data: bytes, name: str) -> tuple[int, int, int]:
