@@ -9,7 +9,8 @@ say() { printf '\033[1m[driverkit]\033[0m %s\n' "$*" >&2; }
 # Debian packages the framework and the tests need: QEMU for both arches, tools for the guest,
 # pci.ids for `driverkit lspci` names.
 APT_PACKAGES=(qemu-system-x86 qemu-system-arm python3 python3-venv python3-pip
-              busybox-static cpio gcc make pci.ids)
+              busybox-static cpio gcc make pci.ids
+              openssh-server openssh-client)  # sshd: the second host for the xdist-over-ssh test
 
 apt_ensure() {
     local missing=()
