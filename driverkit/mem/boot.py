@@ -1,5 +1,9 @@
 """What an x86_64 Linux 6.1 kernel does with the firmware map during boot (setup_arch).
 
+Longer than most modules (~540 lines) on purpose: it is one walk through setup_arch in the
+kernel's own order, and each step reads the state the previous one left; split up, the
+order that makes the prediction right would no longer be visible in one place.
+
 Order as in arch/x86/kernel/setup.c: early params (`mem=`, `memmap=`) edit the e820 table,
 `e820__finish_early_params` sanitises it, the kernel image range is forced to RAM,
 `trim_bios_range` retypes page 0 and drops 640K-1M, memblock takes the RAM entries (partial
@@ -57,6 +61,20 @@ class Carveout:
         return {"name": self.name, "start": self.start, "size": self.size}
 
 
+class ZonedMemory:
+    """What every architecture's boot state derives from its zones: Y of "Memory: X/YK"."""
+
+    zones: list[Zone]
+
+    @property
+    def present_pages(self) -> int:
+        return sum(z.present_pages for z in self.zones)
+
+    @property
+    def memory_total_kb(self) -> int:
+        return self.present_pages * 4
+
+
 @dataclass(frozen=True)
 class Zone:
     name: str
@@ -70,7 +88,7 @@ class Zone:
 
 
 @dataclass
-class BootState:
+class BootState(ZonedMemory):
     firmware: list[E820Entry]
     user_map: list[E820Entry] | None
     e820: list[E820Entry]
@@ -85,14 +103,6 @@ class BootState:
     kernel: KernelDescription = field(default_factory=bundled_kernel)
     log: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-    @property
-    def present_pages(self) -> int:
-        return sum(z.present_pages for z in self.zones)
-
-    @property
-    def memory_total_kb(self) -> int:
-        return self.present_pages * 4
 
 
 def _ram_covers(table: E820Table, start: int, end: int) -> bool:

@@ -1,5 +1,8 @@
 """What an arm64 Linux 6.1 kernel does with memory from the DTB to mm_init, in kernel order.
 
+Longer than most modules (~550 lines) on purpose, like mem/boot.py for x86: one walk in
+the kernel's order, each step placed by what the previous ones reserved.
+
 setup_arch(): setup_machine_fdt reserves the DTB; arm64_memblock_init applies `mem=` (an
 amount of memory counted from the bottom, memblock_mem_limit_remove_map), adds the kernel
 image and the initrd back, reserves [_stext, _end), then early_init_fdt_scan_reserved_mem
@@ -23,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...errors import MemModelError, ReservedMemoryError
-from ..boot import Carveout, Zone
+from ..boot import Carveout, Zone, ZonedMemory
 from ..cmdline import KernelCmdline, MemLimit
 from ..dt import DeviceTree, ReservedRegion
 from ..kconfig import KernelConfig
@@ -104,7 +107,7 @@ class PlacedRegion:
 
 
 @dataclass
-class Arm64Boot:
+class Arm64Boot(ZonedMemory):
     """The boot model's result: memblock, zones, carve-outs, what the log says."""
 
     layout: VirtLayout
@@ -121,14 +124,6 @@ class Arm64Boot:
     estimated: list[tuple[int, int]] = field(default_factory=list)  # [start, end) of guesses
     boot_allocations: list[tuple[str, int, int]] = field(default_factory=list)
     memory_limit: int | None = None
-
-    @property
-    def present_pages(self) -> int:
-        return sum(z.present_pages for z in self.zones)
-
-    @property
-    def memory_total_kb(self) -> int:
-        return self.present_pages * 4
 
 
 def _align(x: int, a: int) -> int:
