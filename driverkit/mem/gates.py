@@ -37,6 +37,9 @@ class WbRange:
 
 @dataclass
 class Probe:
+    """What the model predicts for one physical range, gate by gate (what a guest's dkprobe
+    reports for the same range is driverkit.guest.report.RangeProbe; memcheck compares them)."""
+
     start: int
     size: int
     ioremap: str

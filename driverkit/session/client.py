@@ -64,7 +64,8 @@ def read_info(name: str) -> dict | None:
 
 
 def names() -> list[str]:
-    return sorted(p.name for p in session_root().iterdir() if p.is_dir())
+    root = session_root()
+    return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
 
 
 class Session:

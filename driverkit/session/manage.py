@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import time
 from ..errors import SessionError
 from ..machine.spec import MachineSpec
 from .client import Session, names, pid_alive, read_info
-from .paths import session_dir
+from .paths import claim_session_dir, remove_session_dir, session_dir
 from .supervisor import spec_to_json
 
 START_SLACK = 20.0  # seconds beyond the machine's own startup deadline (Python import, QMP)
@@ -23,9 +22,8 @@ STOP_TIMEOUT = 15.0
 
 def start(name: str, spec: MachineSpec) -> dict:
     """Start session `name` on a new machine; returns its status once the machine answers."""
-    d = session_dir(name)
     try:
-        d.mkdir(mode=0o700)  # atomically claims the name
+        d = claim_session_dir(name)  # atomically claims the name
     except FileExistsError:
         info = read_info(name)
         if info and pid_alive(int(info.get("pid", 0))):
@@ -44,7 +42,7 @@ def start(name: str, spec: MachineSpec) -> dict:
             start_new_session=True, close_fds=True,
         )
     except OSError as exc:
-        shutil.rmtree(d, ignore_errors=True)
+        remove_session_dir(d)
         raise SessionError(f"cannot start the supervisor: {exc.strerror}") from None
     finally:
         log.close()
@@ -64,7 +62,7 @@ def start(name: str, spec: MachineSpec) -> dict:
     except BaseException:
         _kill(proc.pid)
         proc.wait(5)
-        shutil.rmtree(d, ignore_errors=True)
+        remove_session_dir(d)
         raise
     finally:
         proc.stdout.close()
@@ -75,7 +73,7 @@ def start(name: str, spec: MachineSpec) -> dict:
                  + _tail(d / "log")}
     if not reply.get("ok"):
         proc.wait(10)
-        shutil.rmtree(d, ignore_errors=True)
+        remove_session_dir(d)
         raise SessionError(f"session {name!r} did not start: {reply.get('error')}")
     reply.pop("ok", None)
     return {"name": name, **reply}
@@ -138,5 +136,5 @@ def stop(name: str) -> dict:
             how = "killed (did not stop within the deadline)"
     else:
         how = "removed (its supervisor was already gone)"
-    shutil.rmtree(d, ignore_errors=True)
+    remove_session_dir(d)
     return {"name": name, "stopped": how}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
 import tempfile
 from pathlib import Path
@@ -18,8 +19,9 @@ from ..errors import SessionError
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-def session_root() -> Path:
-    """The private directory holding every session of this user (made 0700 if missing)."""
+def session_root(create: bool = False) -> Path:
+    """The private directory holding every session of this user; made 0700 only when a session
+    is created (`create`), so looking for sessions leaves nothing behind."""
     env = os.environ.get("DRIVERKIT_SESSION_DIR")
     if env:
         root = Path(env)
@@ -28,8 +30,12 @@ def session_root() -> Path:
     else:
         base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
         root = Path(base) / f"driverkit-sessions-{os.getuid()}"
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    st = root.lstat()
+    if create:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        st = root.lstat()
+    except FileNotFoundError:
+        return root
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
         raise SessionError(f"{root} is not a directory owned by uid {os.getuid()}")
     if stat.S_IMODE(st.st_mode) != 0o700:
@@ -49,3 +55,31 @@ def check_name(name: str) -> str:
 def session_dir(name: str) -> Path:
     """The directory of one session (socket `sock`, record `info.json`, supervisor `log`)."""
     return session_root() / check_name(name)
+
+
+def claim_session_dir(name: str) -> Path:
+    """Create the directory of a new session (FileExistsError if the name is taken).
+
+    A last session's removal may take the empty root away between session_root() and the
+    mkdir; the claim then makes the root again, once."""
+    for _ in range(2):
+        d = session_root(create=True) / check_name(name)
+        try:
+            d.mkdir(mode=0o700)
+            return d
+        except FileNotFoundError:
+            continue
+    d.mkdir(mode=0o700)
+    return d
+
+
+def remove_session_dir(d: Path) -> None:
+    """Remove one session's directory, and the per-user root when it was the last one (an
+    empty driverkit-sessions dir left in /dev/shm is litter). A root named by
+    DRIVERKIT_SESSION_DIR belongs to whoever named it and stays."""
+    shutil.rmtree(d, ignore_errors=True)
+    if not os.environ.get("DRIVERKIT_SESSION_DIR"):
+        try:
+            os.rmdir(d.parent)  # fails, as it should, while other sessions live there
+        except OSError:
+            pass

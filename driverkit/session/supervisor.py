@@ -13,7 +13,6 @@ import asyncio
 import base64
 import json
 import os
-import shutil
 import signal
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import Any
 from ..errors import DriverkitError, SessionError
 from ..machine.machine import Machine
 from ..machine.spec import MachineSpec
+from .paths import remove_session_dir
 from .protocol import MAX_LINE, decode, encode
 
 
@@ -184,7 +184,7 @@ def main(argv: list[str]) -> int:
     try:
         return asyncio.run(Supervisor(dir, spec).main())
     finally:
-        shutil.rmtree(dir, ignore_errors=True)
+        remove_session_dir(dir)
 
 
 if __name__ == "__main__":

@@ -95,3 +95,29 @@ def test_python_attaches_to_a_session(cli, monkeypatch):
         assert s.config_read(bdf, 0, 4) == 0x11E81234
     # the CLI sees what Python wrote
     assert cli("peek", "0x3000", "h", "--session", "py").stdout == "0x1234\n"
+
+
+def test_the_per_user_root_goes_with_the_last_session(cli, tmp_path):
+    """Without DRIVERKIT_SESSION_DIR the root is the user's (here under XDG_RUNTIME_DIR): made
+    by the first start, gone after the last stop, and never made by a mere listing."""
+    runtime = tmp_path / "run-user"
+    runtime.mkdir()
+    env = {k: v for k, v in cli.env.items() if k != "DRIVERKIT_SESSION_DIR"}
+    env["XDG_RUNTIME_DIR"] = str(runtime)
+    root = runtime / "driverkit-sessions"
+    user = type(cli)(root)
+    user.env = env
+    try:
+        assert user.json("sessions")["sessions"] == [] and not root.exists()
+        user.json("start", "--name", "r1", "--memory", "64M")
+        user.json("start", "--name", "r2", "--memory", "64M")
+        assert sorted(p.name for p in root.iterdir()) == ["r1", "r2"]
+        assert oct(root.stat().st_mode & 0o777) == "0o700"
+        user.json("stop", "r1")
+        assert [p.name for p in root.iterdir()] == ["r2"]  # the root stays for r2
+        user.json("stop", "r2")
+        assert not root.exists(), list(root.iterdir())
+    finally:
+        for name in ("r1", "r2"):
+            if (root / name).exists():
+                user("stop", name, timeout=30)
