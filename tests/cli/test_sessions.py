@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -97,11 +99,11 @@ def test_python_attaches_to_a_session(cli, monkeypatch):
     assert cli("peek", "0x3000", "h", "--session", "py").stdout == "0x1234\n"
 
 
-def test_the_per_user_root_goes_with_the_last_session(cli, tmp_path):
+def test_the_per_user_root_goes_with_the_last_session(cli):
     """Without DRIVERKIT_SESSION_DIR the root is the user's (here under XDG_RUNTIME_DIR): made
     by the first start, gone after the last stop, and never made by a mere listing."""
-    runtime = tmp_path / "run-user"
-    runtime.mkdir()
+    # short, like /run/user/UID: a unix socket path must fit in 108 bytes
+    runtime = Path(tempfile.mkdtemp(prefix="dk-run-", dir="/tmp"))
     env = {k: v for k, v in cli.env.items() if k != "DRIVERKIT_SESSION_DIR"}
     env["XDG_RUNTIME_DIR"] = str(runtime)
     root = runtime / "driverkit-sessions"
@@ -121,3 +123,4 @@ def test_the_per_user_root_goes_with_the_last_session(cli, tmp_path):
         for name in ("r1", "r2"):
             if (root / name).exists():
                 user("stop", name, timeout=30)
+        shutil.rmtree(runtime, ignore_errors=True)
