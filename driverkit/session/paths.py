@@ -57,11 +57,24 @@ def session_dir(name: str) -> Path:
     return session_root() / check_name(name)
 
 
+SUN_PATH_MAX = 107  # sockaddr_un.sun_path is 108 bytes with its NUL
+
+
+def check_socket_path(d: Path) -> None:
+    """A session's socket path must fit in sockaddr_un: say so before anything starts."""
+    sock = os.fsencode(d / "sock")
+    if len(sock) > SUN_PATH_MAX:
+        raise SessionError(f"session socket path {os.fsdecode(sock)!r} is {len(sock)} bytes; "
+                           f"unix sockets take at most {SUN_PATH_MAX}: use a shorter "
+                           "DRIVERKIT_SESSION_DIR or session name")
+
+
 def claim_session_dir(name: str) -> Path:
     """Create the directory of a new session (FileExistsError if the name is taken).
 
     A last session's removal may take the empty root away between session_root() and the
     mkdir; the claim then makes the root again, once."""
+    check_socket_path(session_dir(name))
     for _ in range(2):
         d = session_root(create=True) / check_name(name)
         try:

@@ -124,3 +124,11 @@ def test_the_per_user_root_goes_with_the_last_session(cli):
             if (root / name).exists():
                 user("stop", name, timeout=30)
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+def test_a_socket_path_too_long_for_unix_is_refused_with_its_length(cli, tmp_path):
+    deep = tmp_path / ("d" * 100)
+    r = cli("start", "--name", "long", "--json", DRIVERKIT_SESSION_DIR=str(deep))
+    err = json.loads(r.stdout)
+    assert r.returncode == 2 and err["type"] == "SessionError", r
+    assert "bytes; unix sockets take at most 107" in err["error"] and not deep.exists()
