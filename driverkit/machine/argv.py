@@ -40,6 +40,11 @@ def qemu_binary(arch: str) -> str:
     return path
 
 
+def cpu_of(spec: MachineSpec) -> str | None:
+    """The -cpu model for `spec`: its own, cortex-a57 on aarch64, else the board's default."""
+    return spec.cpu or ("cortex-a57" if spec.arch == "aarch64" else None)
+
+
 def build_argv(spec: MachineSpec, ch: Channels) -> list[str]:
     """The full argv for `spec`, talking QMP, qtest and serial over inherited socket fds."""
     mem_mib = spec.memory_bytes >> 20
@@ -62,12 +67,12 @@ def build_argv(spec: MachineSpec, ch: Channels) -> list[str]:
                  "-name", "driverkit,debug-threads=on"]
         if ch.gdb_fd is not None:
             argv += ["-chardev", f"socket,id=dkgdb,fd={ch.gdb_fd}", "-gdb", "chardev:dkgdb"]
+        argv += ["-rtc", f"base={STEPPED_RTC_BASE},clock=vm"]  # RTCs follow virtual time
         if spec.arch == "x86_64":
-            argv += ["-device", "pvpanic", "-action", "panic=pause",
-                     "-rtc", f"base={STEPPED_RTC_BASE},clock=vm"]  # the RTC follows virtual time
+            argv += ["-device", "pvpanic", "-action", "panic=pause"]
         else:
             argv += ["-semihosting-config", "enable=on,target=gdb"]
-    cpu = spec.cpu or ("cortex-a57" if spec.arch == "aarch64" else None)
+    cpu = cpu_of(spec)
     if cpu:
         argv += ["-cpu", cpu]
     # No -no-reboot: it turns QMP system_reset into a shutdown. A Linux guest's own reset

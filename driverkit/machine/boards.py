@@ -53,6 +53,8 @@ class BoardInfo:
     machine: str
     cpu_type: str  # QOM type of CPU 0, e.g. "cortex-m0-arm-cpu"
     flat: FlatView  # system memory as QEMU renders it
+    counter_hz: int = 0  # the CPU's generic timer frequency (QOM "cntfrq"); 0: it has none
+    a64: bool = False  # the CPU starts in AArch64 (QOM "aarch64")
 
     @property
     def cpu_model(self) -> str:
@@ -97,17 +99,26 @@ def _qmp_session(argv: list[str], commands: list[tuple[str, dict]]) -> list[obje
 
 
 @functools.lru_cache(maxsize=None)
-def probe_board(arch: str, machine: str) -> BoardInfo:
-    """Start the board paused (no firmware runs), ask for its CPU and memory tree, quit."""
-    check_machine(arch, machine)
+def probe_board(arch: str, machine: str, cpu: str | None = None) -> BoardInfo:
+    """Start the board paused (no firmware runs), ask for its CPU (the board's own, or
+    `cpu`) and memory tree, quit."""
+    if arch == "arm":
+        check_machine(arch, machine)
     argv = [qemu_binary(arch), "-M", machine, "-S", "-display", "none", "-nodefaults",
-            "-no-user-config"]
+            "-no-user-config"] + (["-cpu", cpu] if cpu else [])
     (cpus,) = _qmp_session(argv, [("query-cpus-fast", {})])
     if not cpus:
         raise BoardError(f"board {machine} has no CPU")
     cpu_path = str(cpus[0]["qom-path"])  # type: ignore[index]
-    cpu_type, mtree = _qmp_session(argv, [
+    cpu_type, props, mtree = _qmp_session(argv, [
         ("qom-get", {"path": cpu_path, "property": "type"}),
+        ("qom-list", {"path": cpu_path}),
         ("human-monitor-command", {"command-line": "info mtree -f"}),
     ])
-    return BoardInfo(machine, str(cpu_type), FlatView.parse(str(mtree), qtest_address_space(arch)))
+    names = {str(p["name"]) for p in props}  # type: ignore[attr-defined,index]
+    asks = [("qom-get", {"path": cpu_path, "property": n}) for n in ("cntfrq", "aarch64")
+            if n in names]
+    got = dict(zip([a[1]["property"] for a in asks], _qmp_session(argv, asks) if asks else []))
+    return BoardInfo(machine, str(cpu_type), FlatView.parse(str(mtree), qtest_address_space(arch)),
+                     counter_hz=int(got.get("cntfrq", 0)),  # type: ignore[call-overload]
+                     a64=bool(got.get("aarch64", False)))

@@ -5,7 +5,8 @@ How a step of N ns works (docs/clock.md has the measurements):
   guest instruction, frozen while the VM is stopped, and timers fire at their exact
   instruction boundary, in order.
 - The stepping firmware (stepfw.py) executes exactly N >> S instructions and then stops the VM
-  from the guest (pvpanic on x86, a gdb semihosting call on Arm M-profile). The gdbstub, on a
+  from the guest (pvpanic on x86, a gdb semihosting call on Arm). On A/R-profile CPUs the
+  firmware also stores the generic timer's count, and every step checks it. The gdbstub, on a
   socketpair we own, resumes the VM and reports the stop, synchronously.
 - QEMU warps the virtual clock to the next timer deadline whenever all vCPUs are idle while the
   VM counts as running (icount_start_warp_timer in the main loop). A guest-initiated stop
@@ -28,6 +29,7 @@ from ..errors import ClockError, MachineDied, MachineTimeout
 from .stepfw import StepFirmware
 
 if TYPE_CHECKING:
+    from ..transport.qtest import QtestChannel
     from .machine import Machine
 
 #: host instructions per second we assume at least when bounding a step's wait
@@ -138,6 +140,15 @@ class SteppedClock:
         if not reply.startswith(("T", "S")):
             raise ClockError(f"QEMU's gdbstub answered {reply!r} to '?'")
 
+    def _qtest(self) -> "QtestChannel":
+        """The raw qtest channel, for the mailbox: RAM only the firmware uses, whose writes
+        cannot re-route memory, so they bypass the map's staleness marking (m.write_phys
+        would re-read `info mtree -f` before every step on boards without shared RAM)."""
+        ch = self._m.qtest
+        if ch is None:
+            raise ClockError("the machine has no qtest channel (not started)")
+        return ch
+
     def validate(self, ns: object) -> int:
         """The instruction count for a step of `ns`, or a ClockError saying what is allowed."""
         if isinstance(ns, bool) or not isinstance(ns, int):
@@ -165,7 +176,7 @@ class SteppedClock:
             return self.now_ns
         m = self._m
         m.check_alive()
-        m.write_phys(self.fw.mailbox, self.fw.mailbox_bytes(insns))
+        self._qtest().write_bytes(self.fw.mailbox, self.fw.mailbox_bytes(insns))
         m.sync()
         deadline = time.monotonic() + STEP_GRACE + insns / MIN_GUEST_IPS
         try:
@@ -189,5 +200,19 @@ class SteppedClock:
                              "the guest left the stepping firmware")
         self.now_ns += ns
         self.steps += 1
+        if self.fw.counter_hz:
+            self._check_counter()
         m.sync()  # IRQ lines the step raised arrive before the sync's reply
         return self.now_ns
+
+    def _check_counter(self) -> None:
+        """A/R profile: the generic timer count the firmware stored must say the time we
+        claim (at its resolution), or the step is reported instead of returned."""
+        fw = self.fw
+        got = int.from_bytes(self._qtest().read_bytes(fw.counter_addr, 8), "little")
+        want = fw.expected_count(self.now_ns, self.shift)
+        if got != want:
+            raise ClockError(
+                f"clock step to {self.now_ns} ns: the CPU's generic timer reads {got} "
+                f"({fw.counter_hz} Hz), {want} expected: virtual time moved by something other "
+                "than the executed instructions (an icount warp?)")

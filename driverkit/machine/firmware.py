@@ -11,6 +11,7 @@ from ..errors import ConfigError
 from .stepfw import StepFirmware
 
 if TYPE_CHECKING:
+    from .boards import BoardInfo
     from .spec import MachineSpec
 
 # x86: 64 KiB of `hlt` (0xF4); the reset vector at 0xFFFFFFF0 lands in it and halts for good
@@ -68,12 +69,13 @@ def boot_images(spec: "MachineSpec", directory: Path) -> BootImages:
     profile a parking ROM as -bios. clock="stepped" replaces the parking code with the
     stepping firmware. A firmware path is passed as -bios (-kernel on Cortex-M boards).
     """
+    from .argv import cpu_of
     from .boards import probe_board
     from .stepfw import m_profile_step_image, x86_step_rom
 
     if spec.firmware in ("seabios", "direct"):
         return BootImages()
-    if spec.arch != "arm":
+    if spec.arch == "x86_64" or (spec.arch == "aarch64" and spec.clock != "stepped"):
         if spec.firmware != "bare":
             return BootImages(bios=Path(spec.firmware))
         if spec.clock == "stepped":
@@ -82,13 +84,15 @@ def boot_images(spec: "MachineSpec", directory: Path) -> BootImages:
             path.write_bytes(step.image)
             return BootImages(bios=path, step=step)
         return BootImages(bios=write_bare_firmware(spec.arch, directory))
-    board = probe_board(spec.arch, str(spec.machine))
+    board = probe_board(spec.arch, str(spec.machine), cpu_of(spec))
     if not board.m_profile:
         if spec.firmware != "bare":
             return BootImages(bios=Path(spec.firmware))
         if spec.clock == "stepped":
-            raise ConfigError(f"clock='stepped' exists for Cortex-M boards; {spec.machine} has "
-                              f"a {board.cpu_model}")
+            step = _a_profile_step(spec, board)
+            path = directory / f"step-{spec.arch}-{spec.machine}.rom"
+            path.write_bytes(step.image)
+            return BootImages(bios=path, step=step)
         path = directory / "bare-a32.rom"
         path.write_bytes(_A32_PARK)
         return BootImages(bios=path)
@@ -103,3 +107,24 @@ def boot_images(spec: "MachineSpec", directory: Path) -> BootImages:
         return BootImages(kernel=path, step=step)
     path.write_bytes(_m_profile_park(top))
     return BootImages(kernel=path)
+
+
+def _a_profile_step(spec: "MachineSpec", board: "BoardInfo") -> StepFirmware:
+    """The A/R-profile stepping image for `board`: A64 or A32 as its CPU starts, the mailbox
+    in RAM past the device tree QEMU places at the start of RAM for a -bios boot."""
+    from .stepfw import A_MAILBOX_OFFSET, a_profile_step_image
+
+    if not board.counter_hz:
+        raise ConfigError(f"clock='stepped' on A/R-profile boards needs a CPU with the generic "
+                          f"timer (its count verifies every step); {spec.machine}'s "
+                          f"{board.cpu_model} has none (QOM 'cntfrq' missing)")
+    at0 = board.flat.find(0)
+    if at0 is None or at0.backing == "RAM":
+        raise ConfigError(f"clock='stepped': {spec.machine} has no boot ROM/flash at address 0 "
+                          "for the stepping image")
+    ram = board.scratch_ram()
+    if ram.size < A_MAILBOX_OFFSET + 16:
+        raise ConfigError(f"clock='stepped': {spec.machine}'s RAM {ram.name} at {ram.start:#x} "
+                          f"holds {ram.size:#x} bytes, the mailbox needs "
+                          f"{A_MAILBOX_OFFSET + 16:#x}")
+    return a_profile_step_image(board.a64, ram.start + A_MAILBOX_OFFSET, board.counter_hz)

@@ -152,9 +152,6 @@ class MachineSpec:
         if self.firmware != "bare":
             raise ConfigError("clock='stepped' runs its own stepping firmware: firmware must be "
                               f"'bare', not {self.firmware!r}")
-        if self.arch == "aarch64":
-            raise ConfigError("clock='stepped' exists for x86_64 (q35, pc) and Arm M-profile "
-                              "boards (arch='arm'), not for aarch64")
 
     @property
     def memory_bytes(self) -> int:
