@@ -4,7 +4,9 @@
 
 Each round launches fresh machines, steps them the same way and records the register values
 (x86 q35: HPET counter and the RTC's periodic flag; mps2-an385: CMSDK timer VALUE and
-INTSTATUS; microbit: nRF51 TIMER capture and COMPARE). Exit 0 only if all rounds agree.
+INTSTATUS; microbit: nRF51 TIMER capture and COMPARE; arm and aarch64 virt: the PL031 count
+and alarm status, each step checked against the CPU's generic timer). Exit 0 only if all
+rounds agree.
 """
 
 from __future__ import annotations
@@ -61,8 +63,19 @@ async def nrf51() -> list[int]:
         return out
 
 
+async def virt(arch: str) -> list[int]:
+    async with Machine(MachineSpec(arch=arch, machine="virt", clock="stepped")) as m:
+        rtc = m.ioremap(next(r.start for r in m.flat.ranges if r.name == "pl031"), 0x1000)
+        rtc.writel(0x04, rtc.readl(0) + 1)  # alarm in 1 s
+        out = []
+        for ns in STEPS + [999_000_000]:
+            out += [m.clock_step(ns), rtc.readl(0), rtc.readl(0x14)]  # the step checked CNTVCT
+        return out
+
+
 async def one_round() -> dict[str, list[int]]:
-    return {"x86_q35": await x86(), "mps2_an385": await cmsdk(), "microbit": await nrf51()}
+    return {"x86_q35": await x86(), "mps2_an385": await cmsdk(), "microbit": await nrf51(),
+            "arm_virt": await virt("arm"), "aarch64_virt": await virt("aarch64")}
 
 
 def main() -> int:

@@ -361,9 +361,10 @@ class Machine:
         self._stepped("clock_step_next")
         raise ClockError(
             "clock_step_next: stock QEMU 7.2 has no command that reports its timer deadlines "
-            "(only the qtest accelerator does, which Debian does not ship), and the icount warp "
-            "that jumps to the deadline leaves the reached time unreadable on Cortex-M; "
-            "step by the period you expect instead (docs/clock.md)")
+            "(only the qtest accelerator does, which Debian does not ship), and a CPU idling "
+            "for the deadline is warped past every timer that does not interrupt it, to a time "
+            "not readable exactly from outside; step by the period you expect instead "
+            "(docs/clock.md)")
 
     def clock_ns(self) -> int:
         """The virtual clock in ns (0 at launch: the VM starts stopped)."""

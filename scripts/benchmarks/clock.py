@@ -40,6 +40,16 @@ async def short_step_m(rounds: int, scale: float) -> Samples:
                       lambda: _per_op(lambda: uart.readl(0xFE0), n))
 
 
+@figure("clock_step(1000) on Cortex-A (aarch64 virt)", unit="s",
+        baseline="one qtest readl round trip", at_most=100.0)
+async def short_step_a(rounds: int, scale: float) -> Samples:
+    n = max(20, int(STEPS * scale))
+    async with Machine(MachineSpec(arch="aarch64", clock="stepped")) as m:
+        rtc = m.ioremap(next(r.start for r in m.flat.ranges if r.name == "pl031"), 0x1000)
+        return paired(rounds, lambda: _per_op(lambda: m.clock_step(1000), n),
+                      lambda: _per_op(lambda: rtc.readl(0xFE0), n))
+
+
 @figure("clock_step(10 ms) at shift 0 on x86 q35", unit="s",
         baseline="clock_step(1000)", at_most=1000.0)
 async def long_step(rounds: int, scale: float) -> Samples:

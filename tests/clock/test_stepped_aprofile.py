@@ -172,3 +172,27 @@ async def test_a_profile_bad_input() -> None:
     with pytest.raises(ConfigError, match="generic timer"):
         async with Machine(MachineSpec(arch="arm", machine="vexpress-a9", clock="stepped")):
             pass
+
+
+async def test_why_no_step_next_an_idle_cpu_is_warped_past_timers() -> None:
+    """The measured reason clock_step_next stays refused (docs/clock.md): a CPU waiting for
+    "the next deadline" (wfi, the aarch64 bare firmware's loop, under -icount sleep=off) is
+    warped past every timer whose interrupt does not reach it, any number of times, executing
+    nothing; the time reached is not readable exactly from outside."""
+    icount = MachineSpec(arch="aarch64", extra_args=[
+        "-icount", "shift=0,sleep=off", "-rtc", f"base={STEPPED_RTC_BASE},clock=vm"])
+    async with Machine(icount) as m:
+        rtc = m.ioremap(next(r.start for r in m.flat.ranges if r.name == "pl031"), 0x1000)
+        start = rtc.readl(0)
+        rtc.writel(PL031_IMSC, 1)
+        insns = []
+        for alarm, later in ((1, 1), (2, 5)):  # two alarms, 1 s and then 5 s ahead
+            rtc.writel(PL031_ICR, 1)
+            rtc.writel(PL031_MR, rtc.readl(0) + later)
+            deadline = time.monotonic() + 5.0
+            while rtc.readl(PL031_RIS) == 0:
+                assert time.monotonic() < deadline, f"alarm {alarm} never fired"
+                await asyncio.sleep(0.01)
+            insns.append(await raw_icount(m))
+        assert rtc.readl(0) - start == 6  # 6 s of virtual time went by ...
+        assert insns[0] == insns[1] <= 2  # ... the last 5 s without one instruction (in wfi)
