@@ -6,6 +6,8 @@ reaches QEMU. Modules add subclasses here (append, keep the tree shallow).
 
 from __future__ import annotations
 
+from typing import Sequence
+
 
 class DriverkitError(Exception):
     """Root of every error driverkit raises on purpose."""
@@ -54,7 +56,14 @@ class ReadbackMismatch(AccessError):
 
 
 class InvalidWidth(AccessError):
-    """The device at this address does not accept this access width (QEMU would answer 0)."""
+    """The device at this address does not accept this access width (QEMU would answer 0).
+
+    `rejected`: QEMU's own lines for the refused accesses (transport.guest_errors
+    RejectedAccess: op, region-relative addr, size, region, reason), when it logged them."""
+
+    def __init__(self, message: str, rejected: Sequence[object] = ()) -> None:
+        super().__init__(message)
+        self.rejected = list(rejected)
 
 
 class RejectedAccessWarning(UserWarning):

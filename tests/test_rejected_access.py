@@ -1,5 +1,8 @@
 """Accesses QEMU drops (a width the device refuses): QEMU's own guest_errors log says so, and
-Machine.check_accesses turns that into a warning or an InvalidWidth error on the access."""
+every read through driverkit raises InvalidWidth for it by default (Machine.check_accesses
+"warn" and None are the opt-outs). Posted writes are told apart from the read that finds
+their refusal, and a refusal that is not driverkit's (a raw qtest call, the guest's CPU) is
+never blamed on the access that happens to look."""
 
 from __future__ import annotations
 
@@ -7,33 +10,108 @@ import warnings
 
 import pytest
 
-from driverkit.errors import InvalidWidth, RejectedAccessWarning
+from driverkit import Machine, MachineSpec
+from driverkit.errors import ConfigError, InvalidWidth, RejectedAccessWarning
 
 HPET = 0xFED00000
+FW_CFG_CTL = 0x510  # QEMU's fw_cfg selector port: it accepts 16-bit writes only
 
 
 @pytest.mark.machine()
 async def test_hpet_16_bit_read_is_rejected_by_qemu_not_read_as_zero(machine):
-    hpet = machine.ioremap(HPET, 0x400)
     machine.guest_errors.take()
-    assert hpet.readw(0) == 0  # what QEMU answers over qtest: no error...
+    assert machine.qtest.read(HPET, 2) == 0  # what QEMU answers over qtest: no error...
     rejected = machine.guest_errors.take()  # ...but its memory core logged the refusal
     assert [(r.op, r.addr, r.size, r.region) for r in rejected] == [("read", 0, 2, "hpet")]
     assert "invalid size" in rejected[0].reason
-    assert hpet.readl(0) == 0x8086A201 and machine.guest_errors.take() == []
+    assert machine.qtest.read(HPET, 4) == 0x8086A201 and machine.guest_errors.take() == []
 
 
 @pytest.mark.machine()
-async def test_check_accesses_warns_or_raises_on_the_access_itself(machine):
+async def test_a_refused_read_raises_by_default_on_the_read_itself(machine):
+    assert machine.access_policy == "error"
     hpet = machine.ioremap(HPET, 0x400)
-    machine.check_accesses("warn")
-    with pytest.warns(RejectedAccessWarning, match="16-bit read at 0xfed00000.*'hpet'"):
+    with pytest.raises(InvalidWidth, match=r"16-bit read at 0xfed00000: QEMU did not perform "
+                       r"it .*offset 0x0 of region 'hpet': invalid size") as exc:
         hpet.readw(0)
+    assert [(r.op, r.addr, r.size) for r in exc.value.rejected] == [("read", 0, 2)]
+    with pytest.raises(InvalidWidth, match="8-bit read at 0xfed00007"):
+        hpet.readb(7)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert hpet.readl(0) == 0x8086A201  # a width HPET takes: silent
-    machine.check_accesses("error")
     with pytest.raises(InvalidWidth, match="8-bit read at 0xfed00004"):
-        hpet.readb(4)
+        hpet.read_width(4, 1)  # the register layer's road (RegisterIo.read_width)
+
+
+@pytest.mark.machine()
+async def test_a_refused_port_read_raises_too(machine):
+    ctl = machine.ioport_map(FW_CFG_CTL, 2)
+    with pytest.raises(InvalidWidth, match=r"16-bit read at port 0x510: .*region 'fwcfg': rejected"):
+        ctl.readw(0)
+    ctl.writew(0, 0)  # a width and direction it takes: no error at the next sync
+    machine.sync()
+
+
+@pytest.mark.machine()
+async def test_read_many_attributes_each_line_to_its_own_read(machine):
+    hpet = machine.ioremap(HPET, 0x400)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no line of the batch is called "not this access"
+        with pytest.raises(InvalidWidth, match="16-bit read at 0xfed00000") as exc:
+            hpet.read_many([0, 4, 8], 2)
+    assert [r.addr for r in exc.value.rejected] == [0, 4, 8]
+    assert hpet.read_many([0, 4], 4) == [0x8086A201, hpet.readl(4)]
+
+
+@pytest.mark.machine()
+async def test_a_refused_posted_write_is_named_at_the_next_read_not_blamed_on_it(machine):
+    hpet = machine.ioremap(HPET, 0x400)
+    hpet.writew(0x10, 1)  # posted: returns before QEMU has run (and refused) it
+    with pytest.raises(InvalidWidth) as exc:
+        hpet.readl(0)
+    msg = str(exc.value)
+    assert "an earlier write was refused" in msg
+    assert "16-bit write at offset 0x10 of region 'hpet'" in msg
+    assert "reported at this 32-bit read at 0xfed00000, which QEMU performed" in msg
+    assert "did not perform" not in msg  # the read itself is not blamed
+    assert [(r.op, r.addr, r.size) for r in exc.value.rejected] == [("write", 0x10, 2)]
+    hpet.writeb(0x10, 1)
+    with pytest.raises(InvalidWidth, match=r"earlier write .*8-bit write at offset 0x10.* at "
+                       "this sync"):
+        machine.sync()
+    assert hpet.readl(0) == 0x8086A201  # reported once, then the channel is clean
+
+
+@pytest.mark.machine()
+async def test_a_refusal_that_is_not_driverkits_only_warns(machine):
+    hpet = machine.ioremap(HPET, 0x400)
+    machine.qtest.read(HPET, 2)  # a raw qtest call: unchecked, not this mapping's
+    with pytest.warns(RejectedAccessWarning, match="not this 32-bit read at 0xfed00000.*"
+                      "16-bit read at offset 0x0 of region 'hpet'"):
+        assert hpet.readl(0) == 0x8086A201  # the right value, not an error
+
+
+@pytest.mark.machine()
+async def test_warn_and_off_are_the_opt_outs(machine):
+    hpet = machine.ioremap(HPET, 0x400)
+    machine.check_accesses("warn")
+    with pytest.warns(RejectedAccessWarning, match="16-bit read at 0xfed00000.*'hpet'"):
+        assert hpet.readw(0) == 0
     machine.check_accesses(None)
-    assert hpet.readb(4) == 0
+    assert machine.access_policy is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert hpet.readb(4) == 0  # off: QEMU's 0, as it answered
+    machine.check_accesses("error")  # what the unchecked read left is not the next one's
+    assert hpet.readl(0) == 0x8086A201
+    with pytest.raises(ConfigError, match="'loud'"):
+        machine.check_accesses("loud")
+
+
+async def test_the_policy_can_be_chosen_before_start():
+    m = Machine(MachineSpec())
+    m.check_accesses(None)
+    async with m:
+        assert m.access_policy is None
+        assert m.ioremap(HPET, 0x400).readw(0) == 0

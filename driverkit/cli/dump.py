@@ -16,7 +16,7 @@ from ..units import parse_int, parse_size
 from .common import Outcome, add_machine_command
 from .hexdump import hexdump_c
 from .peekpoke import parse_width
-from .widths import add_width_policy, flush, rejections
+from .widths import add_width_policy, rejections, reported
 
 MAX_DUMP = 16 << 20
 MAX_WIDE_DUMP = 1 << 20
@@ -47,19 +47,19 @@ async def body(m, args: argparse.Namespace) -> Outcome:
         desc = ", ".join(f"{s:#x}-{s + k - 1:#x}" for s, k in holes[:4])
         raise UnbackedError(f"dump {addr:#x} {n:#x}: nothing backs {desc} "
                             "(--allow-unbacked reads it anyway)")
-    flush(m)
-    if args.width is None:
-        data = m.read_phys(addr, n)
-    else:
-        w = parse_width(args.width)
-        if addr % w or n % w:
-            raise ConfigError(f"dump --width {w * 8}: address and LEN must be multiples of {w}")
-        if n > MAX_WIDE_DUMP:
-            raise ConfigError(f"dump --width: LEN {n} is more than {MAX_WIDE_DUMP} bytes (one "
-                              "qtest round trip per access); leave out --width for bulk reads")
-        io = m.ioremap(addr, n, allow_unbacked=args.allow_unbacked)
-        data = b"".join(io.read_width(off, w).to_bytes(w, "little") for off in range(0, n, w))
-    warnings = rejections(m, args, f"dump {addr:#x} {n:#x}")
+    with reported(m):
+        if args.width is None:
+            data = m.read_phys(addr, n)
+        else:
+            w = parse_width(args.width)
+            if addr % w or n % w:
+                raise ConfigError(f"dump --width {w * 8}: address and LEN must be multiples of {w}")
+            if n > MAX_WIDE_DUMP:
+                raise ConfigError(f"dump --width: LEN {n} is more than {MAX_WIDE_DUMP} bytes (one "
+                                  "qtest round trip per access); leave out --width for bulk reads")
+            io = m.ioremap(addr, n, allow_unbacked=args.allow_unbacked)
+            data = b"".join(io.read_width(off, w).to_bytes(w, "little") for off in range(0, n, w))
+        warnings = rejections(m, args, f"dump {addr:#x} {n:#x}")
     obj = {"addr": addr, "length": n, "data": base64.b64encode(data).decode(),
            "hex": data.hex(), "valid": not warnings}
     return Outcome(obj, hexdump_c(data, addr), warnings=warnings)

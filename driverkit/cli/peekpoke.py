@@ -12,7 +12,7 @@ import argparse
 from ..errors import ConfigError, ReadbackMismatch, UnbackedError, ValueRangeError
 from ..units import parse_int
 from .common import Outcome, add_machine_command
-from .widths import add_width_policy, flush, rejections
+from .widths import add_width_policy, rejections, reported
 
 BITS = {"8": 8, "16": 16, "32": 32, "64": 64, "b": 8, "h": 16, "w": 32, "l": 64}
 
@@ -71,9 +71,9 @@ async def peek_body(m, args: argparse.Namespace) -> Outcome:
     width = parse_width(args.width_arg, args.width)
     addr = parse_int(args.addr, "address")
     io = _mapping(m, args, addr, width)
-    flush(m)
-    value = io.read_width(0, width)
-    warnings = rejections(m, args, f"peek {addr:#x} ({width * 8}-bit)")
+    with reported(m):
+        value = io.read_width(0, width)
+        warnings = rejections(m, args, f"peek {addr:#x} ({width * 8}-bit)")
     obj = {"addr": addr, "width": width * 8, "value": value, "backing": m.backing(addr),
            "valid": not warnings}
     return Outcome(obj, hexval(value, width), warnings=warnings)
@@ -88,25 +88,26 @@ async def poke_body(m, args: argparse.Namespace) -> Outcome:
     if value < 0 or value >> (8 * width):
         raise ValueRangeError(f"value {value:#x} does not fit in {width * 8} bits")
     io = _mapping(m, args, addr, width)
-    flush(m)
-    io.write_width(0, width, value)
-    warnings = rejections(m, args, f"poke {addr:#x} ({width * 8}-bit write)")
-    obj = {"addr": addr, "width": width * 8, "written": value, "backing": m.backing(addr),
-           "valid": not warnings}
-    text = f"wrote {hexval(value, width)}"
-    if not args.no_readback:
-        back = io.read_width(0, width)
-        bad = rejections(m, args, f"poke {addr:#x} ({width * 8}-bit read-back)")
-        warnings += bad
-        obj["value"] = back
-        obj["valid"] = not warnings
-        obj["readback_matches"] = back == value
-        text += f", read back {hexval(back, width)}"
-        if back != value:
-            msg = (f"read back {hexval(back, width)} at {addr:#x}, not the "
-                   f"{hexval(value, width)} written")
-            if args.verify:
-                raise ReadbackMismatch(msg + " (--verify)")
-            warnings.append(msg + " (a register may read differently; --verify makes this "
-                            "an error)")
+    with reported(m):
+        io.write_width(0, width, value)
+        m.sync_posted()  # the write is posted: QEMU's word on it comes once it ran
+        warnings = rejections(m, args, f"poke {addr:#x} ({width * 8}-bit write)")
+        obj = {"addr": addr, "width": width * 8, "written": value, "backing": m.backing(addr),
+               "valid": not warnings}
+        text = f"wrote {hexval(value, width)}"
+        if not args.no_readback:
+            back = io.read_width(0, width)
+            bad = rejections(m, args, f"poke {addr:#x} ({width * 8}-bit read-back)")
+            warnings += bad
+            obj["value"] = back
+            obj["valid"] = not warnings
+            obj["readback_matches"] = back == value
+            text += f", read back {hexval(back, width)}"
+            if back != value:
+                msg = (f"read back {hexval(back, width)} at {addr:#x}, not the "
+                       f"{hexval(value, width)} written")
+                if args.verify:
+                    raise ReadbackMismatch(msg + " (--verify)")
+                warnings.append(msg + " (a register may read differently; --verify makes this "
+                                "an error)")
     return Outcome(obj, text, warnings=warnings)

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import contextmanager
+from typing import Iterator
 
 from ..errors import InvalidWidth
 
@@ -14,14 +16,26 @@ def add_width_policy(p: argparse.ArgumentParser) -> None:
                    "nothing there): warn and flag the value (default) or fail (exit 2)")
 
 
-def flush(m) -> None:
-    """Forget rejections logged before this command (a session's earlier commands)."""
+@contextmanager
+def reported(m) -> Iterator[None]:
+    """The command reports what QEMU refused itself (rejections(), --invalid-width), so the
+    machine's own check (Machine.check_accesses, which raises on the read) is off while it
+    runs and set back after; rejections logged before it (a session's earlier commands)
+    are forgotten."""
+    policy = getattr(m, "access_policy", None)
+    if policy is not None:
+        m.check_accesses(None)
     if getattr(m, "guest_errors", None) is not None:
         m.guest_errors.take()
+    try:
+        yield
+    finally:
+        if policy is not None and getattr(m, "alive", False):
+            m.check_accesses(policy)
 
 
 def rejections(m, args: argparse.Namespace, what: str) -> list[str]:
-    """Warnings for accesses QEMU rejected since flush(); InvalidWidth under --invalid-width error."""
+    """Warnings for accesses QEMU rejected since reported() began; InvalidWidth under --invalid-width error."""
     log = getattr(m, "guest_errors", None)
     found = log.take() if log is not None else []
     if not found:

@@ -242,8 +242,12 @@ class IoMem:
         values = many(addrs, width) if many is not None else [
             self._bus.read(a, width) for a in addrs]
         if self._tracer is not None:
-            for addr, value in zip(addrs, values):
-                self._tracer("r", addr, width, value)
+            batch = getattr(self._tracer, "many", None)
+            if batch is not None:
+                batch(addrs, width, values)
+            else:
+                for addr, value in zip(addrs, values):
+                    self._tracer("r", addr, width, value)
         return values
 
     # --- bulk -----------------------------------------------------------------------------

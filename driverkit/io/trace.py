@@ -75,27 +75,40 @@ class Trace:
         """Free-form facts a replay needs (spec, BAR addresses...); exported in the header."""
         self.dropped = 0
         self._t0 = time.monotonic_ns()
-        self.check: Callable[[str, int, int], None] | None = None
-        """Called after every traced access with (op, addr, width); may raise (see
-        Machine.check_accesses). None (the default) costs nothing."""
+        self.check: Callable[..., None] | None = None
+        """Called after every traced read (op "r" or "R", which waited for QEMU) as
+        check(op, addr, width, space[, batch]); may raise. Machine sets it (check_accesses:
+        QEMU's log of refused accesses); None costs nothing. Writes are not checked when
+        made: they are posted, so QEMU's word on them comes at the next read or sync."""
 
     def tracer(self, space: str = "mem"):
-        """A callback for IoMem: tracer(op, addr, width, value[, data]).
+        """A callback for IoMem: tracer(op, addr, width, value[, data]); its `many(addrs,
+        width, values)` traces a read_many batch (the check then sees the whole batch).
 
         `data` may be a memoryview of a caller's buffer: it is copied only if recorded."""
         raw, clock = self._raw, time.monotonic_ns
 
         def record(op: str, addr: int, width: int, value: int,
                    data: bytes | memoryview | None = None) -> None:
-            if self.check is not None:
-                self.check(op, addr, width)
             if self.enabled:
                 if len(raw) == raw.maxlen:
                     self.dropped += 1
                 if isinstance(data, memoryview):
                     data = data.tobytes()
                 raw.append((clock(), op, addr, width, value, space, data))
+            if self.check is not None and (op == "r" or op == "R"):
+                self.check(op, addr, width, space)
 
+        def many(addrs: list[int], width: int, values: list[int]) -> None:
+            if self.enabled:
+                for addr, value in zip(addrs, values):
+                    if len(raw) == raw.maxlen:
+                        self.dropped += 1
+                    raw.append((clock(), "r", addr, width, value, space, None))
+            if self.check is not None and addrs:
+                self.check("r", addrs[0], width, space, addrs)
+
+        record.many = many  # type: ignore[attr-defined]
         return record
 
     def irq(self, line: int, level: bool) -> None:

@@ -18,6 +18,7 @@ from ..elf import ElfImage
 from ..errors import (
     ArgumentTypeError,
     ClockError,
+    ConfigError,
     DriverkitError,
     MachineError,
     MachineTimeout,
@@ -28,7 +29,7 @@ from ..io.resource import Resource, ResourceTree
 from ..io.trace import Trace
 from ..pci.bus import PciBus
 from ..pci.firmware import wait_for_firmware
-from ..transport.guest_errors import RejectionCheck
+from ..transport.guest_errors import POLICIES, RejectionCheck
 from ..transport.mtree import FlatView
 from ..transport.qtest import PortBus, QtestBus
 from ..transport.shm import SharedRam
@@ -48,6 +49,8 @@ log = logging.getLogger("driverkit.machine")
 PAGE = 4096
 RUNSTATE_EVENTS = ("STOP", "RESUME", "GUEST_PANICKED")
 RESET_TIMEOUT = 5.0
+DEFAULT_ACCESS_CHECK = "error"
+"""A read QEMU refused raises InvalidWidth unless check_accesses says otherwise."""
 
 
 def _from_session(name: str, doc: str, settable: bool = False) -> Any:
@@ -100,6 +103,8 @@ class Machine:
         self._dma: DmaPool | None = None
         self._finalizer = weakref.finalize(self, self.session.held.release)
         self._clock: SteppedClock | None = None
+        self._access_check: RejectionCheck | None = None
+        self._access_policy: str | None = DEFAULT_ACCESS_CHECK
 
     # --- the session: process, QMP, channels, state (machine/session.py) --------------------
 
@@ -150,6 +155,9 @@ class Machine:
                           shm, lambda: monitor.hmp("info mtree -f"),
                           FlatView.parse(mtree_text, space_name))
         self.space.build_resources()
+        if self.guest_errors is not None:
+            self._access_check = RejectionCheck(self.guest_errors, "error", self._locate)
+            self._arm_check()
         step, gdb = self.session.step_firmware, self.session.gdb_sock
         if step is not None and gdb is not None and self.process is not None:
             self._clock = SteppedClock(self, step, self.spec.clock_shift, gdb)
@@ -230,12 +238,20 @@ class Machine:
             self.space.invalidate()
 
     def sync_posted(self) -> None:
-        """Wait until QEMU has done every posted write (an error one met is raised here)."""
+        """Wait until QEMU has done every posted write (an error one met is raised here, and
+        under check_accesses a write QEMU refused)."""
         self.session.sync_posted()
+        self._settle()
 
     def sync(self) -> None:
-        """Drain posted writes and flush QEMU's pending IRQ lines (one qtest round trip)."""
+        """Drain posted writes and flush QEMU's pending IRQ lines (one qtest round trip);
+        under check_accesses a posted write QEMU refused is reported here."""
         self.session.sync()
+        self._settle()
+
+    def _settle(self) -> None:
+        if self.trace.check is not None and self._access_check is not None:
+            self._access_check.settle()
 
     async def hmp(self, command: str, timeout: float = 10.0) -> str:
         """A human monitor command (read-only use: info ...), through QMP."""
@@ -282,17 +298,48 @@ class Machine:
         return self.space.unbacked(start, size)
 
     def check_accesses(self, policy: str | None = "warn") -> None:
-        """After every ioremap/ioport access, look at QEMU's guest_errors log: "warn" issues a
-        RejectedAccessWarning, "error" raises InvalidWidth, when QEMU dropped the access (a
-        16-bit read of the HPET reads 0 otherwise, silently). None turns it off (the default:
-        the check costs an fstat per access)."""
+        """What a read QEMU refused does (a width the device does not take, nothing there: QEMU
+        answers 0 over qtest, e.g. a 16-bit read of the HPET). QEMU's -d guest_errors log is
+        looked at after every ioremap/ioport read and at sync() (one fstat when nothing was
+        logged): "error" (the default) raises InvalidWidth on the read itself, "warn" issues a
+        RejectedAccessWarning, None turns the check off. Writes are posted, so a write QEMU
+        refused is reported at the next read or sync, as an earlier write named from QEMU's
+        log line; a refusal that is neither (the guest's CPU, a raw qtest call) only warns."""
+        if policy is not None and policy not in POLICIES:
+            raise ConfigError(f"access check policy {policy!r}: 'warn', 'error' or None")
+        self._access_policy = policy
         if policy is None:
             self.trace.check = None
             return
+        if self._access_check is None and self.state is MachineState.NOT_STARTED:
+            return  # armed at start
         self.check_alive("check_accesses")
-        if self.guest_errors is None:
+        if self._access_check is None:
             raise MachineError("this machine has no guest_errors log")
-        self.trace.check = RejectionCheck(self.guest_errors, policy)
+        self._arm_check()
+
+    @property
+    def access_policy(self) -> str | None:
+        """What check_accesses set: "error" (the default), "warn" or None (off)."""
+        return self._access_policy
+
+    def _arm_check(self) -> None:
+        check = self._access_check
+        if check is None or self._access_policy is None:
+            return
+        if self.trace.check is None:
+            check.log.take()  # what unchecked accesses left is not the next access's
+        check.policy = self._access_policy
+        self.trace.check = check
+
+    def _locate(self, space: str, addr: int) -> tuple[str, int] | None:
+        """(region, offset in it) at `addr` as QEMU routes it now, to match its log lines."""
+        if space == "io":
+            text = self.monitor.hmp("info mtree -f") if self.monitor is not None else ""
+            r = FlatView.parse(text, "I/O").find(addr)
+        else:
+            r = self.space.flat.find(addr)
+        return (r.name, addr - r.start + r.offset) if r is not None else None
 
     def ioremap(self, phys: int, size: int, *, allow_unbacked: bool = False,
                 name: str = "") -> IoMem:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import DriverkitError, MachineLeftUnusable
-from ..machine.machine import Machine
+from ..machine.machine import DEFAULT_ACCESS_CHECK, Machine
 from ..machine.spec import MachineSpec
 
 RESET_TIMEOUT = 5.0
@@ -23,6 +23,7 @@ async def reset_machine(m: Machine) -> None:
     await m.reset(timeout=RESET_TIMEOUT)
     m.events.clear()
     m.trace.clear()
+    m.check_accesses(DEFAULT_ACCESS_CHECK)  # a test that turned it off does not for the next
 
 
 @dataclass

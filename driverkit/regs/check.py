@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..errors import InvalidWidth
 from ..results import Verdict
 from .findings import CheckReport, Finding, hex_of
 from .shape import WIDTHS
@@ -104,13 +105,19 @@ class _Checker:
         so RW registers are probed again while a bit pattern is in them."""
         d = r.decl
         reference = r.read_raw()
-        accepted, refused = [], []
+        accepted: list[tuple[int, int | None]] = []
+        refused: list[tuple[int, int | None]] = []
         for w in WIDTHS:
             if w > d.width:
                 break
-            value = 0
-            for i in range(0, d.width, w):
-                value |= r.iomem.read_width(r.offset + i, w) << (8 * i)
+            value: int | None = 0
+            try:
+                for i in range(0, d.width, w):
+                    value = int(value or 0) | r.iomem.read_width(r.offset + i, w) << (8 * i)
+            except InvalidWidth as exc:  # QEMU said the device refused this width
+                if any(getattr(x, "op", "") == "write" for x in exc.rejected):
+                    raise  # an earlier write's refusal: not this probe's finding
+                value = None
             (accepted if value == reference else refused).append((w, value))
         acc = tuple(w for w, _ in accepted)
         declared = d.widths
@@ -118,12 +125,15 @@ class _Checker:
         if declared is not None:
             missing = [(w, v) for w, v in refused if w in declared]
             if missing:
-                got = "; ".join(f"width {w} read {hex_of(v, d.width)}" for w, v in missing)
+                ref = hex_of(reference, d.width)
+                got = "; ".join(f"width {w} refused by the device (QEMU did not perform the read)"
+                                if v is None else f"width {w} read {hex_of(v, d.width)} instead "
+                                f"of {ref}" for w, v in missing)
                 self.add(
                     r,
                     "widths",
                     Verdict.DIFFER,
-                    f"declared widths {declared} but {got} instead of {hex_of(reference, d.width)}",
+                    f"declared widths {declared} but {got}",
                     observed=None,
                 )
                 return

@@ -16,8 +16,9 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Sequence
 
-from ..errors import ConfigError, InvalidWidth, RejectedAccessWarning
+from ..errors import ConfigError, DriverkitError, InvalidWidth, RejectedAccessWarning
 
 LINE_RE = re.compile(
     r"Invalid (?P<op>read|write|access) at addr 0x(?P<addr>[0-9A-Fa-f]+), size (?P<size>\d+), "
@@ -87,23 +88,129 @@ class GuestErrorLog:
         return out
 
 
-class RejectionCheck:
-    """After each access: QEMU rejected it? Warn (RejectedAccessWarning) or raise
-    InvalidWidth, naming the access and QEMU's reason (Machine.check_accesses)."""
+Locate = Callable[[str, int], "tuple[str, int] | None"]
+"""(space "mem"/"io", address) -> (region name, offset in it), as QEMU's flat view shows it."""
 
-    def __init__(self, log: GuestErrorLog, policy: str) -> None:
-        if policy not in ("warn", "error"):
-            raise ConfigError(f"access check policy {policy!r}: 'warn', 'error' or None")
-        self.log, self.policy = log, policy
+POLICIES = ("warn", "error")
+READS = ("r", "R")  # the accesses that wait for QEMU: its log line is there when they return
+
+
+class RejectionCheck:
+    """After each read, and at each sync: did QEMU refuse an access? (Machine.check_accesses)
+
+    Reads wait for QEMU's reply, and QEMU logs a refusal before it replies, so a read's own
+    refusal is in the log when it returns. Writes are posted: QEMU performs (or refuses)
+    one after its call has returned, so the check runs on reads and syncs, not on writes.
+    Each line QEMU logged is told apart, by op, size, region and offset:
+    - this read's own (or one of the same read_many batch): InvalidWidth under "error";
+    - a write: an earlier write, refused when QEMU ran it; reported at this read or sync
+      (which QEMU did perform), naming the write from QEMU's line: InvalidWidth under "error";
+    - another read: not this access (the guest's CPU, or an unchecked raw qtest access):
+      a RejectedAccessWarning, never blamed on this one.
+    On the hot path (nothing logged) the check is one fstat.
+    """
+
+    def __init__(self, log: GuestErrorLog, policy: str = "error",
+                 locate: Locate | None = None) -> None:
+        self.log = log
+        self.locate = locate
+        self.policy = policy
         log.take()  # what was logged before the check began is not this access's
 
-    def __call__(self, op: str, addr: int, width: int) -> None:
-        found = self.log.take()
-        if not found:
+    @property
+    def policy(self) -> str:
+        """"error" (raise InvalidWidth) or "warn" (RejectedAccessWarning)."""
+        return self._policy
+
+    @policy.setter
+    def policy(self, value: str) -> None:
+        if value not in POLICIES:
+            raise ConfigError(f"access check policy {value!r}: 'warn', 'error' or None")
+        self._policy = value
+
+    def __call__(self, op: str, addr: int, width: int, space: str = "mem",
+                 batch: Sequence[int] = ()) -> None:
+        """After an access (op "r"/"R" read, bulk read; others return at once). `batch`: all
+        addresses of a read_many the access belongs to (its lines are its own)."""
+        if op not in READS:
             return
-        what = {"r": "read", "w": "write"}.get(op, "bulk access")
-        msg = (f"{width * 8}-bit {what} at {addr:#x}: QEMU did not perform it ("
-               + "; ".join(str(r) for r in found[:4]) + ")")
-        if self.policy == "error":
-            raise InvalidWidth(msg)
-        warnings.warn(msg, RejectedAccessWarning, stacklevel=4)
+        found = self.log.take()
+        if found:
+            self._judge(found, (op, addr, width, space, tuple(batch) or (addr,)))
+
+    def settle(self, what: str = "this sync") -> None:
+        """After posted writes were drained (a sync): report what QEMU refused meanwhile."""
+        found = self.log.take()
+        if found:
+            self._judge(found, None, what)
+
+    # --- telling the lines apart ------------------------------------------------------------
+
+    def _where(self, space: str, addr: int) -> tuple[str, int] | None:
+        try:
+            return self.locate(space, addr) if self.locate is not None else None
+        except DriverkitError:  # the map cannot be read (QEMU going away): compare less
+            return None
+
+    def _is_this(self, r: RejectedAccess, op: str, addr: int, width: int, space: str) -> bool:
+        if r.op == "write":
+            return False
+        if r.region == "(null)":  # beyond every region QEMU logs the address itself
+            return addr <= r.addr < addr + width and (op == "R" or r.size == width)
+        where = self._where(space, addr)
+        if where is None:
+            return False
+        region, off = where
+        if r.region != region:
+            return False
+        if op == "R":  # a bulk read is split by QEMU into accesses it picks
+            return off <= r.addr < off + width
+        return r.addr == off and r.size == width
+
+    def _judge(self, found: list[RejectedAccess],
+               access: tuple[str, int, int, str, tuple[int, ...]] | None,
+               what: str = "") -> None:
+        mine: list[tuple[int, RejectedAccess]] = []
+        writes: list[RejectedAccess] = []
+        other: list[RejectedAccess] = []
+        for r in found:
+            if r.op == "write":
+                writes.append(r)
+                continue
+            hit = None
+            if access is not None:
+                op, _addr, width, space, batch = access
+                hit = next((a for a in batch if self._is_this(r, op, a, width, space)), None)
+            if hit is None:
+                other.append(r)
+            else:
+                mine.append((hit, r))
+        parts = []
+        if access is not None:
+            op, addr, width, space, _batch = access
+            kind = "read" if op == "r" else f"bulk read of {width} bytes"
+            here = f"{width * 8}-bit {kind}" if op == "r" else kind
+            port = "port " if space == "io" else ""
+            what = f"this {here} at {port}{addr:#x}"
+            if mine:
+                parts.append(f"{here} at {port}{mine[0][0]:#x}: QEMU did not perform it ("
+                             + "; ".join(str(r) for _a, r in mine[:4]) + ")")
+        if writes:
+            done = ", which QEMU performed" if access is not None and not mine else ""
+            parts.append(f"an earlier write was refused ({'; '.join(str(r) for r in writes[:4])}"
+                         f"{_more(writes)}): writes are posted, so QEMU refused it after its call "
+                         f"had returned, and it is reported at {what}{done}")
+        if parts and self.policy == "error":
+            raise InvalidWidth("; ".join(parts), [r for _a, r in mine] + writes)
+        for part in parts:
+            warnings.warn(part, RejectedAccessWarning, stacklevel=5)
+        if other:
+            warnings.warn(
+                f"QEMU refused an access that is not {what} ("
+                + "; ".join(str(r) for r in other[:4]) + f"{_more(other)}): the guest's CPU "
+                "or an unchecked access (a raw qtest call) made it", RejectedAccessWarning,
+                stacklevel=5)
+
+
+def _more(rs: list) -> str:
+    return f" and {len(rs) - 4} more" if len(rs) > 4 else ""

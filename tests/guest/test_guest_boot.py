@@ -11,7 +11,14 @@ import pytest
 import pytest_asyncio
 
 from driverkit import Machine
-from driverkit.errors import ArtifactMissing, ConfigError, GuestCommandFailed, MachineTimeout
+from driverkit.errors import (
+    ArtifactMissing,
+    ConfigError,
+    GuestCommandFailed,
+    InvalidWidth,
+    MachineTimeout,
+    RejectedAccessWarning,
+)
 from driverkit.guest import GuestShell, linux_guest_spec, pattern_bytes
 from driverkit.guest.report import iomem_find
 
@@ -105,3 +112,18 @@ async def test_probe_rerun_from_shell(guest):
     quiet = await shell.probe(tests="ranges", ranges=f"{CARVEOUT:#x}:0x1000", roundtrip=0)
     (r,) = quiet.ranges
     assert (r.ioremap, r.rw) == ("ok", "skip")
+
+
+async def test_the_guests_own_refused_access_is_not_blamed_on_driverkits(guest):
+    m, shell, _ = guest
+    # measured: booting Linux (pc, q35, arm64 virt) and these tests log no refused access,
+    # so a checked read never meets a line of the guest's unless the guest provokes one
+    assert "Invalid" not in m.guest_errors.path.read_text()
+    await shell.run("devmem 0xfed00000 16", check=True)  # the guest's CPU: a width HPET refuses
+    assert "region 'hpet'" in m.guest_errors.path.read_text()
+    hpet = m.ioremap(0xFED00000, 0x400)
+    with pytest.warns(RejectedAccessWarning, match="not this 32-bit read at 0xfed00000 .*16-bit "
+                      "read at offset 0x0 of region 'hpet'.*the guest's CPU"):
+        assert hpet.readl(0) == 0x8086A201  # the device's value, not an error
+    with pytest.raises(InvalidWidth, match="16-bit read at 0xfed00000: QEMU did not perform"):
+        hpet.readw(0)  # driverkit's own refused read still raises

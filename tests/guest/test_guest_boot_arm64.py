@@ -46,6 +46,8 @@ async def test_arm64_guest_reports(guest):
     assert {c.name for c in report.carveouts} == {"cma"}  # Debian arm64: CONFIG_CMA, 64 MiB
     assert report.memory is not None and report.memory.cma_reserved_kb == 65536
     assert report.meminfo["CmaTotal"] == 65536
+    # measured: the boot logs no access QEMU refused (a checked read would meet it otherwise)
+    assert "Invalid" not in m.guest_errors.path.read_text()
     if art.has_probe:
         assert report.probe is not None and report.probe.complete and not report.probe.errors
         ram = report.probe.range(0x48000000, 0x1000)
