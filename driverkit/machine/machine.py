@@ -156,7 +156,7 @@ class Machine:
                           FlatView.parse(mtree_text, space_name))
         self.space.build_resources()
         if self.guest_errors is not None:
-            self._access_check = RejectionCheck(self.guest_errors, "error", self._locate)
+            self._access_check = RejectionCheck(self.guest_errors, "error", self._locate, qtest)
             self._arm_check()
         step, gdb = self.session.step_firmware, self.session.gdb_sock
         if step is not None and gdb is not None and self.process is not None:
@@ -330,7 +330,7 @@ class Machine:
         if self.trace.check is None:
             check.log.take()  # what unchecked accesses left is not the next access's
         check.policy = self._access_policy
-        self.trace.check = check
+        self.trace.check = check.after_read  # a bound method: the cheapest call
 
     def _locate(self, space: str, addr: int) -> tuple[str, int] | None:
         """(region, offset in it) at `addr` as QEMU routes it now, to match its log lines."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ..errors import ConfigError, DriverkitError, InvalidWidth, RejectedAccessWarning
+from .qtest_wire import QtestWire
 
 LINE_RE = re.compile(
     r"Invalid (?P<op>read|write|access) at addr 0x(?P<addr>[0-9A-Fa-f]+), size (?P<size>\d+), "
@@ -107,14 +108,17 @@ class RejectionCheck:
       (which QEMU did perform), naming the write from QEMU's line: InvalidWidth under "error";
     - another read: not this access (the guest's CPU, or an unchecked raw qtest access):
       a RejectedAccessWarning, never blamed on this one.
-    On the hot path (nothing logged) the check is one fstat.
+    On the hot path (nothing logged) the check is one fstat, and none at all for a read that
+    did not reach QEMU (shared RAM) while `wire` received no reply since the last look.
     """
 
     def __init__(self, log: GuestErrorLog, policy: str = "error",
-                 locate: Locate | None = None) -> None:
+                 locate: Locate | None = None, wire: QtestWire | None = None) -> None:
         self.log = log
         self.locate = locate
         self.policy = policy
+        self._wire = wire
+        self._seen = -1
         log.take()  # what was logged before the check began is not this access's
 
     @property
@@ -128,15 +132,22 @@ class RejectionCheck:
             raise ConfigError(f"access check policy {value!r}: 'warn', 'error' or None")
         self._policy = value
 
-    def __call__(self, op: str, addr: int, width: int, space: str = "mem",
-                 batch: Sequence[int] = ()) -> None:
+    def after_read(self, op: str, addr: int, width: int, space: str = "mem",
+                   batch: Sequence[int] = ()) -> None:
         """After an access (op "r"/"R" read, bulk read; others return at once). `batch`: all
         addresses of a read_many the access belongs to (its lines are its own)."""
         if op not in READS:
             return
+        wire = self._wire
+        if wire is not None:  # QEMU logs a refusal before its reply: no reply, no line
+            if wire.replies == self._seen:
+                return
+            self._seen = wire.replies
         found = self.log.take()
         if found:
             self._judge(found, (op, addr, width, space, tuple(batch) or (addr,)))
+
+    __call__ = after_read
 
     def settle(self, what: str = "this sync") -> None:
         """After posted writes were drained (a sync): report what QEMU refused meanwhile."""

@@ -72,6 +72,9 @@ class QtestWire:
         self._flush_scheduled = False
         self._irq_listeners: list[IrqListener] = []
         self.irq_levels: dict[int, bool] = {}
+        self.replies = 0
+        """Replies received so far (a look at QEMU's log can be skipped while it is unchanged:
+        QEMU logs what it refused before it replies)."""
         self.stale_replies = 0
         """Late replies to commands whose caller had timed out (counted, then dropped)."""
         self.closed = False
@@ -118,6 +121,7 @@ class QtestWire:
                 "out of step with QEMU and unusable")
             return
         kind, wire = self._owed.popleft()
+        self.replies += 1
         if kind == WANTED:
             self._replies.append(line)
         elif kind == POSTED:
