@@ -8,6 +8,7 @@ from driverkit import Machine, MachineSpec
 from driverkit.errors import (
     AlignmentError,
     BoundsError,
+    InvalidWidth,
     MappingError,
     ResourceBusy,
     UnbackedError,
@@ -114,7 +115,11 @@ async def test_bad_inputs_raise_their_own_errors_and_qemu_survives():
 async def test_unbacked_allowed_explicitly_and_page_granular():
     async with Machine() as m:
         io = m.ioremap(0x50000124, 0x10, allow_unbacked=True)
-        assert io.readl(0) == 0  # unassigned MMIO reads 0 in QEMU
+        with pytest.raises(InvalidWidth, match="at 0x50000124: nothing is mapped there"):
+            io.readl(0)  # QEMU answers 0 over qtest, and logs that nothing took the read
+        m.check_accesses(None)
+        assert io.readl(0) == 0  # unchecked: QEMU's 0, as it answered
+        m.check_accesses("error")
         assert io.page_range == (0x50000000, 0x1000)
         with pytest.raises(AlignmentError, match="0x50000126"):
             io.readl(2)

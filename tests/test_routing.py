@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from typing import Callable
 
 import pytest
 
@@ -26,6 +27,38 @@ PAM0 = {"q35": 0x90, "pc": 0x59}  # PAM0..PAM6; PAM0[7:4] = 0xf0000, PAMn = 0xc0
 PAM_RO, PAM_RW = 0x1, 0x3  # per 16 KiB nibble: 0 PCI, 1 read RAM, 2 write RAM, 3 both
 TSEG_1M = 1 << 20  # ESMRAMC TSEG_SZ = 0
 LPC, RCBA = "00:1f.0", 0xF0  # ICH9 root complex base address register (bit 0: enable)
+PCIEXBAR, ECAM = 0x60, 0xB0000000  # q35 MMCONFIG base (bit 0: enable; QEMU's default base)
+CONFIG_ADDRESS, CONFIG_DATA = 0xCF8, 0xCFC  # PCI configuration mechanism #1 (host bridge 00:00.0)
+
+Cfg = Callable[[Machine, int, int, int], None]
+"""Writes `value` (`width` bytes) at config offset `off` of the host bridge, some way."""
+
+
+def cfg_pci(m: Machine, off: int, width: int, value: int) -> None:
+    m.pci.get(HOST_BRIDGE).write_config(off, width, value)
+
+
+def cfg_raw_ports(m: Machine, off: int, width: int, value: int) -> None:
+    """Around driverkit's buses: typed raw qtest port writes, 0xCF8 then 0xCFC."""
+    m.qtest.pio_write(CONFIG_ADDRESS, 4, 0x80000000 | off & 0xFC)
+    m.qtest.pio_write(CONFIG_DATA + (off & 3), width, value)
+
+
+def cfg_raw_verbs(m: Machine, off: int, width: int, value: int) -> None:
+    """Raw qtest command lines, as typed at QEMU's qtest prompt."""
+    m.qtest.command(f"outl {CONFIG_ADDRESS:#x} {0x80000000 | off & 0xFC:#x}")
+    m.qtest.command(f"out{'bw_l'[width - 1]} {CONFIG_DATA + (off & 3):#x} {value:#x}")
+
+
+def cfg_raw_ecam(m: Machine, off: int, width: int, value: int) -> None:
+    """A raw qtest MMIO write into q35's MMCONFIG window (enabled first, through m.pci)."""
+    if m.flat.find(ECAM) is None:  # (no config read each time: it writes 0xCF8 itself)
+        m.pci.get(HOST_BRIDGE).write_config(PCIEXBAR, 4, ECAM | 1)
+    assert m.flat.find(ECAM).name == "pcie-mmcfg-mmio"
+    m.qtest.write(ECAM + off, width, value)
+
+
+CFG_WAYS = [cfg_pci, cfg_raw_ports, cfg_raw_verbs, cfg_raw_ecam]
 
 
 def _region_at(m: Machine, addr: int) -> str:
@@ -52,12 +85,13 @@ def _pam_nibble(addr: int) -> tuple[int, int]:
     return 1 + seg // 2, 4 * (seg % 2)
 
 
-def _set_pam(m: Machine, addr: int, mode: int) -> None:
+def _set_pam(m: Machine, pam: dict[int, int], addr: int, mode: int, cfg: Cfg) -> None:
+    """Set the PAM nibble of `addr`; `pam` holds the registers' values (kept here, so no
+    config read, which writes 0xCF8 itself, happens between the write and the access)."""
     reg, shift = _pam_nibble(addr)
-    hb = m.pci.get(HOST_BRIDGE)
     off = PAM0[m.spec.machine] + reg
-    value = hb.read_config(off, 1) & ~(0xF << shift) | (mode << shift)
-    hb.write_config(off, 1, value)
+    pam[off] = pam[off] & ~(0xF << shift) | (mode << shift)
+    cfg(m, off, 1, pam[off])
 
 
 async def _reset_event(m: Machine, timeout: float = 5.0) -> None:
@@ -76,20 +110,19 @@ def _agree(m: Machine, io, off: int = 0) -> int:
     return value
 
 
-async def _tseg(m: Machine) -> list[object]:
+async def _tseg(m: Machine, cfg: Cfg = cfg_pci) -> list[object]:
     seen: list[object] = []
     tseg = _low_ram_end(m) - TSEG_1M
     io = m.ioremap(tseg, 0x1000)
     io.writeb(0, 0x5A)
     seen += [_agree(m, io), m.space.route(io)]
-    hb = m.pci.get(HOST_BRIDGE)
-    hb.write_config(ESMRAMC, 1, T_EN)
-    hb.write_config(SMRAM, 1, G_SMRAME | C_BASE_SEG)  # TSEG closed: QEMU puts a blackhole there
+    cfg(m, ESMRAMC, 1, T_EN)
+    cfg(m, SMRAM, 1, G_SMRAME | C_BASE_SEG)  # TSEG closed: QEMU puts a blackhole there
     seen += [_agree(m, io), m.space.route(io), _region_at(m, tseg)]
     await m.refresh_memory_map()  # a mapping made before a refresh keeps working after it
     io.writeb(0, 0x11)  # lands in the blackhole, not in RAM behind it
     seen += [_agree(m, io), m.read_phys(tseg, 4), _agree(m, m.ioremap(tseg, 0x1000))]
-    hb.write_config(ESMRAMC, 1, 0)  # TSEG off: the RAM is visible again, unchanged
+    cfg(m, ESMRAMC, 1, 0)  # TSEG off: the RAM is visible again, unchanged
     seen += [_agree(m, io), m.space.route(io)]
     return seen
 
@@ -126,35 +159,90 @@ async def test_smbase_lock_blackholes_like_qemu():
         assert await _smbase(m) == [s if s != "shm" else "qtest" for s in seen]
 
 
-async def _pam(m: Machine) -> list[object]:
+async def _pam(m: Machine, cfg: Cfg = cfg_pci) -> list[object]:
+    hb = m.pci.get(HOST_BRIDGE)
+    pam = {off: hb.read_config(off, 1) for off in range(PAM0[m.spec.machine], PAM0[m.spec.machine] + 7)}
+    await m.refresh_memory_map()  # the reads above are done with; only `cfg` writes follow
     seen: list[object] = []
     low = m.ioremap(0xE0000, 0x1000)  # RAM at reset on both boards (QEMU's view says so)
     low.writeb(0, 0x5A)
     seen += [_agree(m, low), m.space.route(low)]
-    _set_pam(m, 0xE0000, PAM_RO)  # RAM, read-only to the CPU: QEMU shows it as rom
+    _set_pam(m, pam, 0xE0000, PAM_RO, cfg)  # RAM, read-only to the CPU: QEMU shows it as rom
     seen += [_agree(m, low), m.space.route(low), _kind_at(m, 0xE0000)]
-    _set_pam(m, 0xE0000, PAM_RW)
+    _set_pam(m, pam, 0xE0000, PAM_RW, cfg)
     seen += [_agree(m, low), m.space.route(low)]
     top = m.ioremap(0xF0000, 0x1000)  # the BIOS ROM until PAM0 says RAM
     bios = _agree(m, top)
     seen += [m.space.route(top)]
-    _set_pam(m, 0xF0000, PAM_RW)  # shadow RAM: the mapping moves to the mmap
+    _set_pam(m, pam, 0xF0000, PAM_RW, cfg)  # shadow RAM: the mapping moves to the mmap
     top.writeb(0, bios ^ 0xFF)
     seen += [_agree(m, top) == bios ^ 0xFF, m.space.route(top), _kind_at(m, 0xF0000)]
     await m.refresh_memory_map()  # an explicit refresh changes nothing for mappings
     shadow = m.ioremap(0xF0000, 0x1000)  # made while it is RAM
     seen += [m.space.route(shadow)]
-    _set_pam(m, 0xF0000, 0)  # back to the ROM: both mappings read the BIOS again
+    _set_pam(m, pam, 0xF0000, 0, cfg)  # back to the ROM: both mappings read the BIOS again
     seen += [_agree(m, top) == bios, _agree(m, shadow) == bios, m.space.route(shadow)]
     return seen
+
+
+PAM_SEEN = [0x5A, "shm", 0x5A, "qtest", "rom", 0x5A, "shm", "qtest", True, "shm", "ram", "shm",
+            True, True, "qtest"]
+
+
+async def test_tseg_closed_by_raw_qtest_writes_reads_the_blackhole_like_qemu():
+    """The chipset written around driverkit's buses (raw qtest ports, raw command lines, an
+    MMIO config write): the qtest channel's write hook marks the map, as m.pci's writes do."""
+    async with Machine(MachineSpec(machine="q35", shared_ram=False)) as m:
+        truth = await _tseg(m)
+    for cfg in CFG_WAYS:
+        async with Machine(MachineSpec(machine="q35")) as m:
+            seen = await _tseg(m, cfg)
+            assert [s if s != "shm" else "qtest" for s in seen] == truth, cfg.__name__
+
+
+@pytest.mark.parametrize("cfg", CFG_WAYS[1:], ids=lambda c: c.__name__)
+async def test_pam_set_by_raw_qtest_writes_matches_qemu(cfg):
+    board = "q35"
+    async with Machine(MachineSpec(machine=board, shared_ram=False)) as m:
+        truth = await _pam(m, cfg)
+    async with Machine(MachineSpec(machine=board)) as m:
+        seen = await _pam(m, cfg)
+    assert seen == PAM_SEEN  # the routes follow, as with m.pci's writes
+    assert [s if s != "shm" else "qtest" for s in seen] == truth
+
+
+async def test_raw_pam_port_writes_on_i440fx_match_qemu():
+    async with Machine(MachineSpec(machine="pc", shared_ram=False)) as m:
+        truth = await _pam(m, cfg_raw_ports)
+    async with Machine(MachineSpec(machine="pc")) as m:
+        seen = await _pam(m, cfg_raw_ports)
+        assert seen == PAM_SEEN and [s if s != "shm" else "qtest" for s in seen] == truth
+
+
+async def test_raw_ram_writes_do_not_reread_the_map():
+    async with Machine(MachineSpec(machine="q35")) as m:
+        ram = m.ioremap(0x100000, 0x1000)
+        assert m.space.route(ram) == "shm"
+        before = m.space.refreshes
+        for i in range(200):  # RAM by the current view: one cached range compare each
+            m.qtest.write(0x100000 + 4 * (i % 64), 4, i)
+            m.qtest.command(f"writeb {0x100800 + i % 64:#x} {i & 0xFF:#x}")
+            assert ram.readl(4 * (i % 64)) == i  # through the mmap, after the fence
+        m.qtest.write_bytes(0x100900, b"\x01" * 64)
+        m.qtest.memset(0x100A00, 64, 0x7E)
+        assert ram.read(0x900, 1) + ram.read(0xA00, 1) == b"\x01\x7e"
+        assert m.space.refreshes == before and not m.space.stale
+        m.qtest.write(0xFED00000 + 0xF0, 4, 0)  # an MMIO write outside any BAR: may re-route
+        assert m.space.stale
+        ram.readl(0)
+        assert m.space.refreshes == before + 1
 
 
 @pytest.mark.parametrize("board", ["q35", "pc"])
 async def test_pam_rerouting_matches_qemu(board):
     async with Machine(MachineSpec(machine=board)) as m:
         seen = await _pam(m)
-        assert seen == [0x5A, "shm", 0x5A, "qtest", "rom", 0x5A, "shm",
-                        "qtest", True, "shm", "ram", "shm", True, True, "qtest"]
+        assert seen == PAM_SEEN
     async with Machine(MachineSpec(machine=board, shared_ram=False)) as m:
         assert await _pam(m) == [s if s != "shm" else "qtest" for s in seen]
 

@@ -9,7 +9,10 @@ RAM is right only while QEMU routes the address to the RAM backend, and chipset
 registers (TSEG/SMRAM, SMBASE, PAM, BARs over RAM) change that while QEMU runs. So
 anything that can change the map (a config-space or port write, an MMIO write
 outside an enabled BAR, a QMP command that is not a query, any QMP event, a reset)
-marks the view stale; the next access that depends on it (a shared-RAM access,
+marks the view stale. Writes are seen where they all leave, the qtest channel's write hook
+(note_write): typed or raw (`m.qtest.writeb`, `command("outl ...")`), through a mapping,
+the PCI layer or around it; one that lands in RAM by the current view cannot re-route
+memory and is let through after a cached range compare; the next access that depends on it (a shared-RAM access,
 ioremap, `flat`, `backing`) re-reads `info mtree -f` first, over a synchronous
 monitor channel. Every mapping's route is re-bound then: RAM that QEMU no longer
 routes to the backend goes through qtest, RAM that appeared goes through the mmap.
@@ -29,7 +32,7 @@ from ..transport.base import Bus
 from ..transport.mtree import FlatView
 from ..transport.shm import SharedRam
 from .argv import RAM_BACKEND_ID
-from .routing import MarkingBus, Route
+from .routing import Route
 
 ADDR_LIMIT = 1 << 64
 PORT_LIMIT = 1 << 16
@@ -60,6 +63,9 @@ class AddressSpace:
         self._mem_bus: Bus | None = None
         self._port_bus: Bus | None = None
         self._overlays: dict[object, tuple[int, int]] = {}
+        self._quiet = (0, 0)
+        """[start, end) of the RAM range a write last landed in (current view): writes there
+        need no lookup."""
         self._mappings: "weakref.WeakKeyDictionary[IoMem, Route | None]" = \
             weakref.WeakKeyDictionary()
         self.viewers: "weakref.WeakSet[Route]" = weakref.WeakSet()
@@ -68,11 +74,12 @@ class AddressSpace:
     def attach(self, mem_bus: Bus, port_bus: Bus | None, shm: SharedRam | None,
                mtree: Callable[[], str], flat: FlatView | None = None) -> None:
         """Connect to QEMU: qtest memory and ports, the shared RAM mmap, and a synchronous
-        reader of `info mtree -f`; then adopt `flat` (read just now) or read the map."""
+        reader of `info mtree -f`; then adopt `flat` (read just now) or read the map.
+        The qtest channel's write hook must call note_write (Machine sets it)."""
         self._qtest_bus = mem_bus
         self._fence = getattr(mem_bus, "fence", None) or (lambda: None)
-        self._mem_bus = MarkingBus(self, mem_bus)
-        self._port_bus = MarkingBus(self, port_bus) if port_bus is not None else None
+        self._mem_bus = mem_bus
+        self._port_bus = port_bus
         self.shm = shm
         self._mtree = mtree
         if flat is None:
@@ -105,6 +112,7 @@ class AddressSpace:
     def set_flat(self, flat: FlatView) -> None:
         """Adopt a flat view (QEMU's routing now) and re-bind the mappings to it."""
         self._flat = flat
+        self._quiet = (0, 0)
         if self.shm is not None:
             self.shm.set_ranges(flat.ram_of(RAM_BACKEND_ID))
         for route in self._routes():
@@ -116,6 +124,23 @@ class AddressSpace:
         self.stale = True
         if self._mtree is not None and any(r.has_views for r in self.viewers):
             self.refresh()
+
+    def note_write(self, space: str, addr: int, n: int) -> None:
+        """A write reached QEMU (the qtest channel's hook): it may have re-routed memory,
+        unless it landed in RAM by the current view or in an enabled BAR's registers."""
+        if self.stale:
+            return
+        if space == "mem":
+            lo, hi = self._quiet
+            if lo <= addr and addr + n <= hi:
+                return
+            r = self._flat.find(addr)
+            if r is not None and r.kind == "ram" and addr + n <= r.end + 1:
+                self._quiet = (r.start, r.end + 1)
+                return
+            if self.in_overlay(addr, n):
+                return
+        self.invalidate()
 
     def _routes(self) -> list[Route]:
         return [r for r in list(self._mappings.values()) if r is not None]
@@ -170,12 +195,12 @@ class AddressSpace:
 
     @property
     def mem_bus(self) -> Bus | None:
-        """The memory address space through qtest; its writes mark the view stale."""
+        """The memory address space through qtest; its writes mark the view stale (note_write)."""
         return self._mem_bus
 
     @property
     def port_bus(self) -> Bus | None:
-        """The x86 I/O port space (None elsewhere); its writes mark the view stale."""
+        """The x86 I/O port space (None elsewhere); its writes mark the view stale too."""
         return self._port_bus
 
     def bus_for(self, start: int, size: int) -> Bus:

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import weakref
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Callable, Self
 
 from ..elf import ElfImage
 from ..errors import (
@@ -63,6 +63,18 @@ def _from_session(name: str, doc: str, settable: bool = False) -> Any:
         setattr(self.session, name, value)
 
     return property(get, put if settable else None, doc=doc)
+
+
+def _weakly(method: Callable[..., Any]) -> Callable[..., Any]:
+    """`method`, held weakly: for callbacks the session's channels keep (the event loop holds
+    those), so that a dropped Machine is still reaped."""
+    ref = weakref.WeakMethod(method)
+
+    def call(*args: Any) -> Any:
+        fn = ref()
+        return fn(*args) if fn is not None else None
+
+    return call
 
 
 READ_ONLY_QMP = ("qom-list", "qom-get", "qmp_capabilities", "query-", "x-query-")
@@ -151,12 +163,14 @@ class Machine:
         assert qtest is not None and monitor is not None
         space_name = qtest_address_space(self.spec.arch)
         self.space.address_space = space_name
+        qtest.on_write = _weakly(self.space.note_write)  # every qtest write, raw ones too
         self.space.attach(QtestBus(qtest), PortBus(qtest) if self.spec.arch == "x86_64" else None,
                           shm, lambda: monitor.hmp("info mtree -f"),
                           FlatView.parse(mtree_text, space_name))
         self.space.build_resources()
         if self.guest_errors is not None:
-            self._access_check = RejectionCheck(self.guest_errors, "error", self._locate, qtest)
+            self._access_check = RejectionCheck(self.guest_errors, "error",
+                                                _weakly(self._locate), qtest)
             self._arm_check()
         step, gdb = self.session.step_firmware, self.session.gdb_sock
         if step is not None and gdb is not None and self.process is not None:
@@ -424,7 +438,10 @@ class Machine:
         """The PCI bus (enumerated on first use)."""
         if self._pci is None:
             self.check_alive("Machine.pci")
+            self._settle()  # a refusal earlier writes met is reported, not dropped below
             self._pci = PciBus.for_host(MachinePciHost(self))
+            if self.guest_errors is not None:  # where config space is was probed by reading
+                self.guest_errors.take()  # (ECAM absent: "nothing mapped"): not the user's
         return self._pci
 
     @property

@@ -1,7 +1,8 @@
 """How one mapping's accesses travel: the shared RAM mmap or qtest, re-bound as QEMU re-routes.
 
-AddressSpace (addrspace.py) owns the routes and decides when the flat view is stale;
-a Route only asks it, before each shared-RAM access, whether the view must be re-read.
+AddressSpace (addrspace.py) owns the routes and decides when the flat view is stale (the
+qtest channel tells it of every write); a Route only asks it, before each shared-RAM
+access, whether the view must be re-read.
 """
 
 from __future__ import annotations
@@ -10,33 +11,9 @@ import weakref
 from typing import TYPE_CHECKING
 
 from ..errors import UnbackedError
-from ..transport.base import Bus
 
 if TYPE_CHECKING:
     from .addrspace import AddressSpace
-
-
-class MarkingBus:
-    """A qtest bus whose writes mark the space's view stale (they may re-route memory)."""
-
-    def __init__(self, space: "AddressSpace", bus: Bus) -> None:
-        self._space = space
-        self._bus = bus
-        self.read = bus.read
-        self.read_bytes = bus.read_bytes
-        self.read_many = getattr(bus, "read_many", None)
-
-    def write(self, addr: int, width: int, value: int) -> None:
-        self._bus.write(addr, width, value)
-        self._space.invalidate()
-
-    def write_bytes(self, addr: int, data: bytes | memoryview) -> None:
-        self._bus.write_bytes(addr, data)
-        self._space.invalidate()
-
-    def memset(self, addr: int, n: int, byte: int) -> None:
-        self._bus.memset(addr, n, byte)
-        self._space.invalidate()
 
 
 class Route:
@@ -72,14 +49,13 @@ class Route:
             return
         self.ram = False
         self.release_views()
-        qt = sp.qtest_bus
-        out = qt if sp.in_overlay(self.start, self.size) else sp.mem_bus
+        qt = sp.qtest_bus  # its writes reach the space's note_write through the channel
         self.read = qt.read
         self.read_bytes = qt.read_bytes
         self.read_many = getattr(qt, "read_many", None)
-        self.write = out.write
-        self.write_bytes = out.write_bytes
-        self.memset = out.memset
+        self.write = qt.write
+        self.write_bytes = qt.write_bytes
+        self.memset = qt.memset
 
     def release_views(self) -> None:
         """Views handed out stop working (ValueError on use): their bytes are no longer RAM."""

@@ -210,6 +210,7 @@ class QemuSession:
                 held.fds.append(ram_fd)
                 os.ftruncate(ram_fd, spec.memory_bytes)
             self.guest_errors = GuestErrorLog(self.tmpdir / "guest-errors.log")
+            held.closers.append(self.guest_errors.close)  # its fd, opened at the first look
             channels = Channels(theirs[0].fileno(), theirs[1].fileno(), theirs[2].fileno(),
                                 images.bios, ram_path, self.guest_errors.path,
                                 monitor_fd=theirs[3].fileno(),

@@ -61,6 +61,8 @@ class Leftovers:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.on_loop: list[Callable[[], object]] = []
         """Run on the loop at release (cancel tasks, close transports of a dropped machine)."""
+        self.closers: list[Callable[[], object]] = []
+        """Run at release, here (files opened lazily, e.g. the guest_errors log's fd)."""
 
     def release(self) -> None:
         """Kill and reap QEMU if it still runs, close every fd, remove the dir (idempotent)."""
@@ -87,5 +89,8 @@ class Leftovers:
             except OSError:
                 pass
         self.fds.clear()
+        for close in self.closers:
+            close()
+        self.closers.clear()
         if self.tmpdir is not None:
             shutil.rmtree(self.tmpdir, ignore_errors=True)

@@ -25,6 +25,7 @@ LINE_RE = re.compile(
     r"Invalid (?P<op>read|write|access) at addr 0x(?P<addr>[0-9A-Fa-f]+), size (?P<size>\d+), "
     r"region '(?P<region>[^']*)', reason: (?P<reason>.*)"
 )
+NOWHERE = "(null)"  # the region QEMU names for an access where nothing is mapped
 MAX_CHUNK = 1 << 20  # one look reads at most this much; a flood is summarised, not loaded
 
 
@@ -39,6 +40,9 @@ class RejectedAccess:
     reason: str
 
     def __str__(self) -> str:
+        if self.region == NOWHERE:  # no region: QEMU logs the address itself
+            return (f"QEMU rejected a {self.size * 8}-bit {self.op} at {self.addr:#x}: nothing "
+                    f"is mapped there ({self.reason})")
         return (f"QEMU rejected a {self.size * 8}-bit {self.op} at offset {self.addr:#x} of "
                 f"region '{self.region}': {self.reason}")
 
@@ -166,7 +170,7 @@ class RejectionCheck:
     def _is_this(self, r: RejectedAccess, op: str, addr: int, width: int, space: str) -> bool:
         if r.op == "write":
             return False
-        if r.region == "(null)":  # beyond every region QEMU logs the address itself
+        if r.region == NOWHERE:  # where nothing is mapped QEMU logs the address itself
             return addr <= r.addr < addr + width and (op == "R" or r.size == width)
         where = self._where(space, addr)
         if where is None:

@@ -29,8 +29,13 @@ _OUT = {1: "outb", 2: "outw", 4: "outl"}
 ADDR_LIMIT = 1 << 64
 PORT_LIMIT = 1 << 16
 BULK_CHUNK = 1 << 20  # bytes per b64read/b64write command
+_WRITE_VERBS = {v: "mem" for v in (*_WRITE.values(), "write", "b64write", "memset")}
+_WRITE_VERBS.update((v, "io") for v in _OUT.values())
 
-__all__ = ["DeathCheck", "IrqListener", "PortBus", "QtestBus", "QtestChannel"]
+WriteHook = Callable[[str, int, int], None]
+"""Called after each write the channel sent as hook(space, addr, n): space "mem" or "io"."""
+
+__all__ = ["DeathCheck", "IrqListener", "PortBus", "QtestBus", "QtestChannel", "WriteHook"]
 
 def _check_width(width: int, allowed: tuple[int, ...] = WIDTHS) -> None:
     if width.__class__ is not int or width not in allowed:
@@ -71,6 +76,10 @@ class QtestChannel(QtestWire):
     A write returns once it is queued (as on PCI); the next read, `drain()`, `sync()`
     or the machine's next await sends and settles it, and an error it met surfaces
     there, naming the write. `posting = False` makes every write wait for its OK.
+
+    Every write leaves through `_send_write` or `command()` (raw write verbs included), and
+    `on_write` is called after each: the machine layer marks its memory map stale there
+    (a write to a chipset register can re-route RAM), without this layer knowing of it.
     """
 
     def __init__(self, sock: socket.socket, *, timeout: float = 10.0,
@@ -80,11 +89,21 @@ class QtestChannel(QtestWire):
         self._read_wire: dict[tuple[int, int], bytes] = {}  # polled registers: commands made once
         self._write_wire: dict[tuple[int, int], bytes] = {}  # "writel 0xADDR " prefixes
         self.posting = True
+        self.on_write: WriteHook | None = None
+        """Told of every write once it is sent (posted) or done: (space, addr, n)."""
 
     def command(self, line: str) -> str:
-        """Send one already-validated command; return the reply's text after OK."""
+        """Send one already-validated command; return the reply's text after OK.
+
+        A raw write verb (writel, b64write, memset, outb...) is told to `on_write` too."""
         wire = line.encode("ascii") + b"\n"
-        return self._ok(wire, self.one(wire)).decode("ascii", "replace")
+        reply = self._ok(wire, self.one(wire)).decode("ascii", "replace")
+        if self.on_write is not None:
+            verb, _, rest = line.partition(" ")
+            space = _WRITE_VERBS.get(verb)
+            if space is not None:
+                self.on_write(space, *_target(verb, rest))
+        return reply
 
     @staticmethod
     def _ok(wire: bytes, line: bytes) -> bytes:
@@ -93,11 +112,14 @@ class QtestChannel(QtestWire):
         name = wire.split(b" ", 1)[0].strip().decode("ascii", "replace")
         raise QtestError(f"qtest {name} failed: {line.decode('ascii', 'replace')}")
 
-    def _send_write(self, wire: bytes) -> None:
+    def _send_write(self, wire: bytes, space: str, addr: int, n: int) -> None:
+        """The one road of every typed write: posted (or waited for), then told to on_write."""
         if self.posting:
             self.post(wire)
         else:
             self._ok(wire, self.one(wire))
+        if self.on_write is not None:
+            self.on_write(space, addr, n)
 
     # --- typed commands -------------------------------------------------------------------
 
@@ -140,7 +162,7 @@ class QtestChannel(QtestWire):
                 self._write_wire[(addr, width)] = prefix
         if value.__class__ is not int or value < 0 or value >> (8 * width):
             _check_value(value, width)
-        self._send_write(b"%s0x%x\n" % (prefix, value))
+        self._send_write(b"%s0x%x\n" % (prefix, value), "mem", addr, width)
 
     def read_bytes(self, addr: int, n: int) -> bytes:
         _check_addr(addr, max(n, 1))
@@ -158,14 +180,15 @@ class QtestChannel(QtestWire):
         for pos in range(0, len(data), BULK_CHUNK):
             chunk = data[pos : pos + BULK_CHUNK]
             b64 = base64.b64encode(chunk)
-            self._send_write(b"b64write %#x %#x %s\n" % (addr + pos, len(chunk), b64))
+            self._send_write(b"b64write %#x %#x %s\n" % (addr + pos, len(chunk), b64), "mem",
+                             addr + pos, len(chunk))
 
     def memset(self, addr: int, n: int, byte: int) -> None:
         _check_addr(addr, max(n, 1))
         _check_count(n)
         _check_value(byte, 1)
         if n:
-            self._send_write(f"memset {addr:#x} {n:#x} {byte:#x}\n".encode("ascii"))
+            self._send_write(f"memset {addr:#x} {n:#x} {byte:#x}\n".encode("ascii"), "mem", addr, n)
 
     def pio_read(self, port: int, width: int) -> int:
         _check_port(port, width)
@@ -174,7 +197,8 @@ class QtestChannel(QtestWire):
     def pio_write(self, port: int, width: int, value: int) -> None:
         _check_port(port, width)
         _check_value(value, width)
-        self._send_write(f"{_OUT[width]} {port:#x} {value:#x}\n".encode("ascii"))
+        self._send_write(f"{_OUT[width]} {port:#x} {value:#x}\n".encode("ascii"), "io", port,
+                         width)
 
     def irq_intercept_in(self, qom_path: str) -> None:
         if not isinstance(qom_path, str) or not qom_path or any(c.isspace() for c in qom_path):
@@ -197,6 +221,19 @@ class QtestChannel(QtestWire):
     def sync(self) -> None:
         """Drain posted writes, then a no-op round trip that flushes pending IRQ lines."""
         self.command("endianness")
+
+
+def _target(verb: str, rest: str) -> tuple[int, int]:
+    """(addr, n) a raw write verb's arguments name; (0, 1 << 64) when they cannot be read, so
+    the hook assumes the worst rather than nothing."""
+    words = rest.split()
+    try:
+        addr = int(words[0], 0)
+        if verb in ("write", "b64write", "memset"):
+            return addr, int(words[1], 0)
+        return addr, {"b": 1, "w": 2, "l": 4, "q": 8}[verb[-1]]
+    except (IndexError, ValueError, KeyError):
+        return 0, 1 << 64
 
 
 class QtestBus:

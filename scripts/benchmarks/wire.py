@@ -13,7 +13,7 @@ import time
 from driverkit import Machine, MachineSpec
 from driverkit.io.iomem import IoMem
 
-from . import Samples, figure
+from . import Samples, figure, paired
 from .readl import HPET, blocking, raw_loop, recv_some
 
 N = 20000
@@ -81,3 +81,33 @@ async def posted_writel(rounds: int, scale: float) -> Samples:
         at_least=10.0)
 async def read_many(rounds: int, scale: float) -> Samples:
     return await _measure(rounds, scale, read_many_loop)
+
+
+@figure("raw qtest writel loop into RAM, each write told to the routing hook", unit="ops/s",
+        baseline="the same loop with the hook off", at_least=0.8)
+async def routing_hook(rounds: int, scale: float) -> Samples:
+    """What marking the map stale at the qtest write choke point costs a write that cannot
+    re-route memory (RAM by the current view: one cached range compare, no `info mtree`)."""
+    n = max(256, int(N * scale))
+    async with Machine(MachineSpec()) as m:
+        qt = m.qtest
+        assert qt is not None
+        hook = qt.on_write
+
+        def loop(on: bool) -> float:
+            qt.on_write = hook if on else None
+            before = m.space.refreshes
+            t0 = time.perf_counter()
+            for i in range(n):
+                qt.write(0x100000 + (i & 0xFFC), 4, i)
+            m.sync()
+            rate = n / (time.perf_counter() - t0)
+            assert m.space.refreshes == before and not m.space.stale, "a RAM write re-read"
+            return rate
+
+        try:
+            out = paired(rounds, lambda: loop(True), lambda: loop(False))
+        finally:
+            qt.on_write = hook
+        out.notes["map_rereads"] = m.space.refreshes
+        return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from driverkit import Machine, MachineSpec
-from driverkit.errors import AlignmentError, BoundsError, DeviceNotFound, PciError
+from driverkit.errors import AlignmentError, BoundsError, DeviceNotFound, InvalidWidth, PciError
 from driverkit.pci.assign import MEM_BASE, MEM_LIMIT, PREF_BASE, PREF_BASE_UPPER
 from driverkit.pci.config import EcamConfigAccess, PortConfigAccess
 
@@ -58,7 +58,8 @@ async def test_device_behind_a_closed_bridge_is_unreachable_until_enabled():
         assert edu.parent is not None and edu.parent.command & 0x2 == 0
         edu._set_command(0x2)  # the device alone
         raw = m.ioremap(edu.bars[0].address, 0x1000, allow_unbacked=True)
-        assert raw.readl(0) != EDU_ID
+        with pytest.raises(InvalidWidth, match="nothing is mapped there"):
+            raw.readl(0)  # QEMU: no region takes the address
         edu.enable()  # enables the bridge chain first
         assert edu.parent.command & 0x7 == 0x7
         assert raw.readl(0) == EDU_ID
