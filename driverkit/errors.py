@@ -68,7 +68,8 @@ class InvalidWidth(AccessError):
 
 class RejectedAccessWarning(UserWarning):
     """QEMU did not perform an access (a width the device refuses, nothing mapped there): the
-    value read is not the device's (Machine.check_accesses("warn"))."""
+    value read is not the device's (Machine.check_accesses("warn")); also, under any policy,
+    a refusal that was not driverkit's checked access (the guest's CPU, a raw qtest call)."""
 
 
 class UnbackedError(AccessError):

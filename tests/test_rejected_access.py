@@ -71,7 +71,7 @@ async def test_a_refused_posted_write_is_named_at_the_next_read_not_blamed_on_it
     with pytest.raises(InvalidWidth) as exc:
         hpet.readl(0)
     msg = str(exc.value)
-    assert "an earlier write was refused" in msg
+    assert "an earlier write was refused (16-bit write of 0x1 at 0xfed00010: " in msg
     assert "16-bit write at offset 0x10 of region 'hpet'" in msg
     assert "reported at this 32-bit read at 0xfed00000, which QEMU performed" in msg
     assert "did not perform" not in msg  # the read itself is not blamed
@@ -90,6 +90,23 @@ async def test_a_refusal_that_is_not_driverkits_only_warns(machine):
     with pytest.warns(RejectedAccessWarning, match="not this 32-bit read at 0xfed00000.*"
                       "16-bit read at offset 0x0 of region 'hpet'"):
         assert hpet.readl(0) == 0x8086A201  # the right value, not an error
+    machine.qtest.write(HPET + 0x10, 2, 1)  # a raw write: no traced write of driverkit's
+    with pytest.warns(RejectedAccessWarning, match="nor a write driverkit made .*16-bit write "
+                      "at offset 0x10 of region 'hpet'"):
+        assert hpet.readl(0) == 0x8086A201
+
+
+@pytest.mark.machine()
+async def test_with_the_trace_off_a_refused_write_still_raises_unnamed(machine):
+    hpet = machine.ioremap(HPET, 0x400)
+    machine.trace.enabled = False  # no record to tell driverkit's writes from others
+    try:
+        hpet.writew(0x10, 1)
+        with pytest.raises(InvalidWidth, match=r"an earlier write was refused \(QEMU rejected a "
+                           "16-bit write at offset 0x10"):
+            machine.sync()
+    finally:
+        machine.trace.enabled = True
 
 
 @pytest.mark.machine()

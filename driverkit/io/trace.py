@@ -111,6 +111,14 @@ class Trace:
         record.many = many  # type: ignore[attr-defined]
         return record
 
+    def recent_writes(self) -> Iterator[tuple[str, int, int, int]] | None:
+        """(space, addr, width or byte count, value) of the recorded writes, newest first;
+        None while the trace does not record (nothing can be said about writes then)."""
+        if not self.enabled:
+            return None
+        return ((sp, a, w, v) for _t, op, a, w, v, sp, _d in reversed(self._raw)
+                if op == "w" or op == "W" or op == "S")
+
     def irq(self, line: int, level: bool) -> None:
         if self.enabled:
             self._raw.append((time.monotonic_ns(), "i", line, 0, int(level), "irq", None))

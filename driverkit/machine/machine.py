@@ -170,7 +170,8 @@ class Machine:
         self.space.build_resources()
         if self.guest_errors is not None:
             self._access_check = RejectionCheck(self.guest_errors, "error",
-                                                _weakly(self._locate), qtest)
+                                                _weakly(self._locate), qtest,
+                                                self.trace.recent_writes)
             self._arm_check()
         step, gdb = self.session.step_firmware, self.session.gdb_sock
         if step is not None and gdb is not None and self.process is not None:

@@ -6,7 +6,10 @@ refused access under LOG_GUEST_ERROR, e.g.
     Invalid read at addr 0x0, size 2, region 'hpet', reason: invalid size (min:4 max:4)
 The machine runs QEMU with `-d guest_errors -D FILE`; this reads what was appended since
 the last look, so a caller can tell "0 because the device said 0" from "0 because QEMU
-dropped the access". The file is flushed per line by QEMU (measured on 7.2).
+dropped the access". The file is flushed per line by QEMU (measured on 7.2), and QEMU logs
+before it sends the qtest reply, so a read's own line is there when the read returns.
+RejectionCheck turns that into an error on the access (Machine.check_accesses, on by
+default).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from ..errors import ConfigError, DriverkitError, InvalidWidth, RejectedAccessWarning
 from .qtest_wire import QtestWire
@@ -96,6 +99,9 @@ class GuestErrorLog:
 Locate = Callable[[str, int], "tuple[str, int] | None"]
 """(space "mem"/"io", address) -> (region name, offset in it), as QEMU's flat view shows it."""
 
+Writes = Callable[[], "Iterator[tuple[str, int, int, int]] | None"]
+"""driverkit's recent writes, newest first, as (space, addr, n, value); None: not known."""
+
 POLICIES = ("warn", "error")
 READS = ("r", "R")  # the accesses that wait for QEMU: its log line is there when they return
 
@@ -108,18 +114,22 @@ class RejectionCheck:
     one after its call has returned, so the check runs on reads and syncs, not on writes.
     Each line QEMU logged is told apart, by op, size, region and offset:
     - this read's own (or one of the same read_many batch): InvalidWidth under "error";
-    - a write: an earlier write, refused when QEMU ran it; reported at this read or sync
-      (which QEMU did perform), naming the write from QEMU's line: InvalidWidth under "error";
-    - another read: not this access (the guest's CPU, or an unchecked raw qtest access):
-      a RejectedAccessWarning, never blamed on this one.
+    - a write driverkit made (found in `writes`, the trace): an earlier write, refused when
+      QEMU ran it; reported at this read or sync (which QEMU did perform), naming it from
+      QEMU's line and the trace: InvalidWidth under "error" (also when the trace is off and
+      no write can be told from another);
+    - another read, or a write the trace does not hold: not this access (the guest's CPU,
+      or an unchecked raw qtest access): a RejectedAccessWarning, never blamed on this one.
     On the hot path (nothing logged) the check is one fstat, and none at all for a read that
     did not reach QEMU (shared RAM) while `wire` received no reply since the last look.
     """
 
     def __init__(self, log: GuestErrorLog, policy: str = "error",
-                 locate: Locate | None = None, wire: QtestWire | None = None) -> None:
+                 locate: Locate | None = None, wire: QtestWire | None = None,
+                 writes: Writes | None = None) -> None:
         self.log = log
         self.locate = locate
+        self.writes = writes
         self.policy = policy
         self._wire = wire
         self._seen = -1
@@ -161,41 +171,63 @@ class RejectionCheck:
 
     # --- telling the lines apart ------------------------------------------------------------
 
-    def _where(self, space: str, addr: int) -> tuple[str, int] | None:
-        try:
-            return self.locate(space, addr) if self.locate is not None else None
-        except DriverkitError:  # the map cannot be read (QEMU going away): compare less
-            return None
+    def _where(self, space: str, addr: int, memo: dict) -> tuple[str, int] | None:
+        key = (space, addr)
+        if key not in memo:
+            try:
+                memo[key] = self.locate(space, addr) if self.locate is not None else None
+            except DriverkitError:  # the map cannot be read (QEMU going away): compare less
+                memo[key] = None
+        return memo[key]
 
-    def _is_this(self, r: RejectedAccess, op: str, addr: int, width: int, space: str) -> bool:
-        if r.op == "write":
-            return False
+    def _is(self, r: RejectedAccess, space: str, addr: int, n: int, bulk: bool,
+            memo: dict) -> bool:
+        """Is QEMU's line `r` about an access of `n` bytes at `addr` (bulk: any part)?"""
         if r.region == NOWHERE:  # where nothing is mapped QEMU logs the address itself
-            return addr <= r.addr < addr + width and (op == "R" or r.size == width)
-        where = self._where(space, addr)
-        if where is None:
+            return addr <= r.addr < addr + n and (bulk or r.size == n)
+        where = self._where(space, addr, memo)
+        if where is None or where[0] != r.region:
             return False
-        region, off = where
-        if r.region != region:
-            return False
-        if op == "R":  # a bulk read is split by QEMU into accesses it picks
-            return off <= r.addr < off + width
-        return r.addr == off and r.size == width
+        if bulk:  # QEMU splits a bulk access into accesses it picks
+            return where[1] <= r.addr < where[1] + n
+        return r.addr == where[1] and r.size == n
+
+    def _written(self, r: RejectedAccess, memo: dict) -> tuple[str, int, int, int] | None | bool:
+        """The traced write QEMU's line `r` is about; None if the trace holds none, True if
+        the trace is off (it is taken for driverkit's, unnamed)."""
+        recent = self.writes() if self.writes is not None else None
+        if recent is None:
+            return True
+        for w in recent:
+            space, addr, n, _value = w
+            if (n == r.size or n > 8) and self._is(r, space, addr, n, n > 8, memo):
+                return w
+        return None
 
     def _judge(self, found: list[RejectedAccess],
                access: tuple[str, int, int, str, tuple[int, ...]] | None,
                what: str = "") -> None:
+        memo: dict = {}
         mine: list[tuple[int, RejectedAccess]] = []
-        writes: list[RejectedAccess] = []
+        writes: list[str] = []
         other: list[RejectedAccess] = []
+        ours: list[RejectedAccess] = []
         for r in found:
             if r.op == "write":
-                writes.append(r)
+                w = self._written(r, memo)
+                if w is None:
+                    other.append(r)
+                else:
+                    ours.append(r)
+                    writes.append(str(r) if w is True else
+                                  f"{_bits(w[2])} write of {w[3]:#x} at "
+                                  f"{'port ' if w[0] == 'io' else ''}{w[1]:#x}: {r}")
                 continue
             hit = None
             if access is not None:
                 op, _addr, width, space, batch = access
-                hit = next((a for a in batch if self._is_this(r, op, a, width, space)), None)
+                hit = next((a for a in batch if self._is(r, space, a, width, op == "R", memo)),
+                           None)
             if hit is None:
                 other.append(r)
             else:
@@ -203,8 +235,7 @@ class RejectionCheck:
         parts = []
         if access is not None:
             op, addr, width, space, _batch = access
-            kind = "read" if op == "r" else f"bulk read of {width} bytes"
-            here = f"{width * 8}-bit {kind}" if op == "r" else kind
+            here = f"{width * 8}-bit read" if op == "r" else f"bulk read of {width} bytes"
             port = "port " if space == "io" else ""
             what = f"this {here} at {port}{addr:#x}"
             if mine:
@@ -212,19 +243,23 @@ class RejectionCheck:
                              + "; ".join(str(r) for _a, r in mine[:4]) + ")")
         if writes:
             done = ", which QEMU performed" if access is not None and not mine else ""
-            parts.append(f"an earlier write was refused ({'; '.join(str(r) for r in writes[:4])}"
+            parts.append(f"an earlier write was refused ({'; '.join(writes[:4])}"
                          f"{_more(writes)}): writes are posted, so QEMU refused it after its call "
                          f"had returned, and it is reported at {what}{done}")
         if parts and self.policy == "error":
-            raise InvalidWidth("; ".join(parts), [r for _a, r in mine] + writes)
+            raise InvalidWidth("; ".join(parts), [r for _a, r in mine] + ours)
         for part in parts:
             warnings.warn(part, RejectedAccessWarning, stacklevel=5)
         if other:
             warnings.warn(
-                f"QEMU refused an access that is not {what} ("
+                f"QEMU refused an access that is not {what} nor a write driverkit made ("
                 + "; ".join(str(r) for r in other[:4]) + f"{_more(other)}): the guest's CPU "
                 "or an unchecked access (a raw qtest call) made it", RejectedAccessWarning,
                 stacklevel=5)
+
+
+def _bits(n: int) -> str:
+    return f"{n * 8}-bit" if n <= 8 else f"{n}-byte"
 
 
 def _more(rs: list) -> str:
