@@ -141,9 +141,9 @@ class SteppedClock:
             raise ClockError(f"QEMU's gdbstub answered {reply!r} to '?'")
 
     def _qtest(self) -> "QtestChannel":
-        """The raw qtest channel, for the mailbox: RAM only the firmware uses, whose writes
-        cannot re-route memory, so they bypass the map's staleness marking (m.write_phys
-        would re-read `info mtree -f` before every step on boards without shared RAM)."""
+        """The raw qtest channel, for the mailbox: RAM only the firmware uses (its writes are
+        RAM by the flat view, so the channel's write hook lets them through after one range
+        compare; no `info mtree -f` re-read per step)."""
         ch = self._m.qtest
         if ch is None:
             raise ClockError("the machine has no qtest channel (not started)")
