@@ -61,6 +61,8 @@ class InvalidWidth(AccessError):
     `rejected`: QEMU's own lines for the refused accesses (transport.guest_errors
     RejectedAccess: op, region-relative addr, size, region, reason), when it logged them."""
 
+    rejected: Sequence[object] = ()  # also on one rebuilt from a session's reply
+
     def __init__(self, message: str, rejected: Sequence[object] = ()) -> None:
         super().__init__(message)
         self.rejected = list(rejected)

@@ -108,7 +108,7 @@ class Machine:
                                    on_exit=self.irq._wake, on_release=self._release_space,
                                    on_event=self._on_event)
         self.space = AddressSpace(self.trace, has_ports=spec.arch == "x86_64",
-                                  guard=self.check_alive)
+                                  guard=_weakly(self.check_alive))  # see _setup
         self.firmware_ready = False
         """A real firmware's PCI assignment is complete (set by pci.wait_for_firmware)."""
         self._pci: PciBus | None = None
@@ -163,7 +163,9 @@ class Machine:
         assert qtest is not None and monitor is not None
         space_name = qtest_address_space(self.spec.arch)
         self.space.address_space = space_name
-        qtest.on_write = _weakly(self.space.note_write)  # every qtest write, raw ones too
+        # every qtest write, raw ones too; the space holds this Machine only weakly (its guard),
+        # so the channel, which the event loop keeps, keeps no dropped Machine alive
+        qtest.on_write = self.space.note_write
         self.space.attach(QtestBus(qtest), PortBus(qtest) if self.spec.arch == "x86_64" else None,
                           shm, lambda: monitor.hmp("info mtree -f"),
                           FlatView.parse(mtree_text, space_name))

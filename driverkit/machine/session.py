@@ -261,6 +261,7 @@ class QemuSession:
                                    on_closed=_weak(self._channel_closed))
         if ram_fd is not None and ram_path is not None:
             self.shm = SharedRam(ram_fd, spec.memory_bytes, [], fence=qtest.fence)
+            held.closers.append(self.shm.close)  # a dropped machine's too, without waiting for gc
             os.unlink(ram_path)  # both sides hold it open; nothing is left behind on a crash
         await setup(mtree_text, self.shm)
 

@@ -9,6 +9,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
+from driverkit.errors import InvalidWidth
 from driverkit.session import Session
 
 
@@ -86,6 +89,9 @@ def test_python_attaches_to_a_session(cli, monkeypatch):
     monkeypatch.setenv("DRIVERKIT_SESSION_DIR", str(cli.session_dir))
     with Session.attach("py") as s:
         assert s.readl(0xFED00000) == 0x8086A201  # HPET capabilities, low word
+        with pytest.raises(InvalidWidth, match="16-bit read at 0xfed00000: QEMU did not") as exc:
+            s.readw(0xFED00000)  # a width HPET refuses: the session's machine checks it too
+        assert exc.value.rejected == ()  # QEMU's lines stay in the supervisor; the text says
         s.writew(0x3000, 0x1234)
         assert s.read_bytes(0x3000, 2) == b"\x34\x12"
         s.outb(0x70, 0x40)  # CMOS RAM byte 0x40 (index 0x70, data 0x71): plain storage
