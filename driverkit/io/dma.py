@@ -123,6 +123,10 @@ class DmaPool:
         self._install(start, size)
 
     def _install(self, start: int, size: int) -> None:
+        inside = self.resources.claims_within(start, size)
+        if inside:
+            raise DmaError(f"DMA region {start:#x}+{size:#x} clashes with a claimed region: "
+                           + ", ".join(f"{r.start:#x}-{r.end:#x} {r.name!r}" for r in inside[:3]))
         try:
             self.resources.insert(start, size, "driverkit DMA pool", busy=True)
         except ResourceBusy as exc:

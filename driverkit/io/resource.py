@@ -52,6 +52,13 @@ class ResourceTree:
             )
         return new
 
+    def claims_within(self, start: int, size: int) -> list[Resource]:
+        """Busy resources that overlap [start, start+size) without containing all of it: what
+        an insert would adopt silently (System RAM around a range is not one of them)."""
+        end = start + size - 1
+        return [r for _, r in self.root.walk() if r.busy and r.overlaps(start, end)
+                and not (r.start <= start and r.end >= end)]
+
     def request(self, start: int, size: int, name: str) -> Resource:
         """request_mem_region: a busy region, nested under non-busy containers, or -EBUSY."""
         self._check(start, size)

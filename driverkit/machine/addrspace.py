@@ -48,6 +48,9 @@ class AddressSpace:
         self.guard = guard
         """Called before anything reaches QEMU; raises if the machine cannot take it."""
         self.resources = ResourceTree()
+        self.reserved: list[tuple[int, int, str]] = []
+        """RAM the machine's own firmware uses (the stepping mailbox): claimed busy every time
+        the tree is seeded, so a DMA pool or a claim cannot land on it."""
         self.shm: SharedRam | None = None
         self.stale = False
         """The map may have changed since it was read; the next access that needs it re-reads."""
@@ -321,6 +324,8 @@ class AddressSpace:
                 merged.append([r.start, r.end, name, busy])
         for start, end, name, busy in merged:
             self.resources.insert(start, end - start + 1, name, busy=busy)
+        for start, size, name in self.reserved:
+            self.resources.insert(start, size, name, busy=True)
 
     def request_mem_region(self, start: int, size: int, name: str) -> Resource:
         """Claim a region like the kernel: nests under non-busy regions, refuses busy ones."""

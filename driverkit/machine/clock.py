@@ -21,6 +21,7 @@ How a step of N ns works (docs/clock.md has the measurements):
 from __future__ import annotations
 
 import os
+import resource
 import socket
 import time
 from typing import TYPE_CHECKING
@@ -130,10 +131,13 @@ class SteppedClock:
                 os.sched_setaffinity(tid, {self.host_cpu})
             os.sched_setscheduler(pid, os.SCHED_FIFO, os.sched_param(1))
         except PermissionError as exc:
+            rtprio = resource.getrlimit(resource.RLIMIT_RTPRIO)[0]
             raise ClockError(
-                "clock='stepped' needs CAP_SYS_NICE (root) to run QEMU's main loop SCHED_FIFO: "
-                f"without it the virtual clock jumps to the next timer deadline at most stops "
-                f"({exc})"
+                "clock='stepped' runs QEMU's main loop SCHED_FIFO, which needs CAP_SYS_NICE "
+                f"(root) or an RLIMIT_RTPRIO of at least 1 (sched(7); this process has {rtprio}: "
+                "`ulimit -r`, an `rtprio` line in /etc/security/limits.conf): without it the "
+                "virtual clock jumps to the next timer deadline at most stops (measured: nice "
+                f"or SCHED_IDLE for the vCPU thread do not prevent it) ({exc})"
             ) from exc
         deadline = time.monotonic() + timeout
         reply = self.gdb.request("?", deadline)  # the initial stop reply (VM stopped by -S)

@@ -169,13 +169,15 @@ class Machine:
         self.space.attach(QtestBus(qtest), PortBus(qtest) if self.spec.arch == "x86_64" else None,
                           shm, lambda: monitor.hmp("info mtree -f"),
                           FlatView.parse(mtree_text, space_name))
+        step, gdb = self.session.step_firmware, self.session.gdb_sock
+        if step is not None:
+            self.space.reserved = [(step.mailbox, step.mailbox_size, "driverkit stepping mailbox")]
         self.space.build_resources()
         if self.guest_errors is not None:
             self._access_check = RejectionCheck(self.guest_errors, "error",
                                                 _weakly(self._locate), qtest,
                                                 self.trace.recent_writes)
             self._arm_check()
-        step, gdb = self.session.step_firmware, self.session.gdb_sock
         if step is not None and gdb is not None and self.process is not None:
             self._clock = SteppedClock(self, step, self.spec.clock_shift, gdb)
             await asyncio.to_thread(self._clock.attach, self.process.pid)
@@ -433,6 +435,12 @@ class Machine:
     def clock_ns(self) -> int:
         """The virtual clock in ns (0 at launch: the VM starts stopped)."""
         return self._stepped("clock_ns").now_ns
+
+    @property
+    def clock(self) -> SteppedClock | None:
+        """The stepped clock's mechanism (ns_per_insn, min_step_ns, max_step_ns, its firmware
+        `fw` with the mailbox it uses), None under clock='realtime'."""
+        return self._clock
 
     # --- higher layers (lazy) -----------------------------------------------------------------
 

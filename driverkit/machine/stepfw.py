@@ -53,6 +53,11 @@ class StepFirmware:
         return struct.pack("<II", q, r)
 
     @property
+    def mailbox_size(self) -> int:
+        """Bytes of RAM the firmware reads and writes (the machine reserves them)."""
+        return A_COUNTER_OFFSET + 8 if self.counter_hz else 8
+
+    @property
     def counter_addr(self) -> int:
         """Where the firmware stores the generic timer count (A/R profile only)."""
         return self.mailbox + A_COUNTER_OFFSET

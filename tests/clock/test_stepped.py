@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from driverkit import Machine, MachineSpec
-from driverkit.errors import BoardError, ClockError, ConfigError
+from driverkit.errors import BoardError, ClockError, ConfigError, DmaError
 
 HPET = 0xFED00000
 CMSDK_TIMER0 = 0x40000000  # mps2-an385 APB timer 0, 25 MHz
@@ -120,3 +124,52 @@ def test_spec_refuses_what_cannot_step() -> None:
         MachineSpec(clock="stepped", clock_shift=11)
     with pytest.raises(BoardError, match="microbit"):  # the error lists what exists
         MachineSpec(arch="arm", machine="no-such-board")
+
+
+@pytest.mark.parametrize("arch, board", [("x86_64", "q35"), ("arm", "mps2-an385"),
+                                         ("aarch64", "virt")])
+async def test_the_stepping_mailbox_is_claimed(arch: str, board: str) -> None:
+    """The RAM the stepping firmware reads is busy in the resource tree, so a DMA pool cannot
+    be put over it (it would change the next step's count)."""
+    async with Machine(MachineSpec(arch=arch, machine=board, clock="stepped")) as m:
+        assert m.clock is not None
+        fw = m.clock.fw
+        assert "driverkit stepping mailbox" in m.iomem()
+        page = fw.mailbox & ~0xFFF
+        with pytest.raises(DmaError, match="clashes with a claimed region"):
+            m.dma.use_region(page, 0x1000)
+        m.clock_step(1000)
+        assert m.clock_ns() == 1000
+
+
+NO_NICE = """
+import asyncio
+import os
+from driverkit import Machine, MachineSpec
+from driverkit.errors import ClockError
+
+async def main():
+    print("pid", os.getpid())
+    try:
+        async with Machine(MachineSpec(clock="stepped")):
+            print("started")
+    except ClockError as exc:
+        print("ClockError:", exc)
+
+asyncio.run(main())
+"""
+
+
+def test_without_cap_sys_nice_the_clock_refuses_to_start() -> None:
+    """Without the right to run QEMU's main loop SCHED_FIFO the stepped clock would warp; it
+    refuses to start, says what it needs, and leaves no QEMU behind."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    out = subprocess.run(["setpriv", "--bounding-set", "-sys_nice", "--inh-caps", "-sys_nice",
+                          sys.executable, "-c", NO_NICE], capture_output=True, text=True,
+                         timeout=60)
+    assert "ClockError: clock='stepped' runs QEMU's main loop SCHED_FIFO" in out.stdout, out
+    assert "RLIMIT_RTPRIO" in out.stdout and "started" not in out.stdout
+    pid = int(out.stdout.split()[1])
+    left = [p.name for p in Path("/dev/shm").iterdir() if p.name.startswith(f"driverkit-{pid}-")]
+    assert left == [], "the machine's private dir outlived the refusal"

@@ -41,8 +41,8 @@ async def counter_period_ns(m: Machine) -> int:
 
 def stored_count(m: Machine) -> int:
     """CNTVCT as the stepping firmware stored it right before its stop."""
-    assert m._clock is not None
-    return int.from_bytes(m.read_phys(m._clock.fw.counter_addr, 8), "little")
+    assert m.clock is not None
+    return int.from_bytes(m.read_phys(m.clock.fw.counter_addr, 8), "little")
 
 
 def virt_dtb(m: Machine) -> bytes:
@@ -72,8 +72,8 @@ async def test_a_profile_step_is_exact_against_the_generic_timer(
     async with Machine(spec(arch, cpu, shift, board)) as m:
         u = 1 << shift
         period = await counter_period_ns(m)
-        assert m._clock is not None
-        first = m._clock.min_step_ns
+        assert m.clock is not None
+        first = m.clock.min_step_ns
         steps = [first, 1000 * u, 2002 * u, 123_457 * u, 10_000_000] + \
             [n * u for n in range(20, 52)]
         total, phases = 0, set()
@@ -105,7 +105,7 @@ async def test_rtc_follows_virtual_time_and_its_alarm_fires_at_its_time(
         base, spi = pl031_of(blob)
         await m.irq.intercept_controller()
         rtc = m.ioremap(base, 0x1000)
-        ov = m._clock.min_step_ns if m._clock else 0
+        ov = m.clock.min_step_ns if m.clock else 0
         epoch = calendar.timegm(time.strptime(STEPPED_RTC_BASE, "%Y-%m-%dT%H:%M:%S"))
         m.clock_step(1000 * u)
         assert rtc.readl(0) == epoch
@@ -155,7 +155,7 @@ def test_same_steps_same_values(arch: str, cpu: str | None) -> None:
 
 async def test_a_profile_bad_input() -> None:
     async with Machine(spec("arm", None, 3)) as m:
-        assert m._clock is not None and m._clock.fw.overhead == 14  # A32: cmp + beq
+        assert m.clock is not None and m.clock.fw.overhead == 14  # A32: cmp + beq
         for bad, why in [(-8, "backwards"), (1001, "multiple"), (13 * 8, "shortest"),
                          (1 << 62, "at most"), (8.0, "int")]:
             with pytest.raises(ClockError, match=why):
@@ -166,9 +166,9 @@ async def test_a_profile_bad_input() -> None:
         # The per-step check can fail: a count that is not the claimed time is reported.
         # (Here the stored count is overwritten by hand after a good step.)
         m.clock_step(14 * 8)
-        m.write_phys(m._clock.fw.counter_addr, (12345).to_bytes(8, "little"))
+        m.write_phys(m.clock.fw.counter_addr, (12345).to_bytes(8, "little"))
         with pytest.raises(ClockError, match="generic timer reads 12345"):
-            m._clock._check_counter()
+            m.clock._check_counter()
     with pytest.raises(ConfigError, match="generic timer"):
         async with Machine(MachineSpec(arch="arm", machine="vexpress-a9", clock="stepped")):
             pass
