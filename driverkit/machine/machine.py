@@ -319,7 +319,7 @@ class Machine:
     def check_accesses(self, policy: str | None = "warn") -> None:
         """What a read QEMU refused does (a width the device does not take, nothing there: QEMU
         answers 0 over qtest, e.g. a 16-bit read of the HPET). QEMU's -d guest_errors log is
-        looked at after every ioremap/ioport read and at sync() (one fstat when nothing was
+        looked at after every ioremap/ioport read and at sync() (one lseek when nothing was
         logged): "error" (the default) raises InvalidWidth on the read itself, "warn" issues a
         RejectedAccessWarning, None turns the check off. Writes are posted, so a write QEMU
         refused is reported at the next read or sync, as an earlier write named from QEMU's

@@ -1,5 +1,5 @@
 """What Machine.check_accesses costs (on by default, "error"): every read that got a qtest
-reply looks at QEMU's guest_errors log (one fstat when nothing was logged)."""
+reply looks at QEMU's guest_errors log (one lseek when nothing was logged)."""
 
 from __future__ import annotations
 
