@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 CONTROLLER_TYPES = {
     "x86_64": ("ioapic", "kvm-ioapic"),
     "aarch64": ("arm_gic", "kvm-arm-gic", "arm-gicv3", "kvm-arm-gicv3"),
-    "arm": ("armv7m_nvic", "arm_gic", "arm-gicv3"),
+    # Cortex-M: the armv7m container, not its NVIC: the NVIC's unnamed inputs are passed on to
+    # it (qdev_pass_gpios moves the list), and qtest intercepts only a device's own lists.
+    "arm": ("armv7m", "arm_gic", "arm-gicv3"),
 }
 QOM_SEARCH_DEPTH = 4
 
@@ -71,6 +73,10 @@ class IrqMonitor:
                 f"IRQs of {self.intercepted} are already intercepted; qtest allows one device"
             )
         assert self._m.qtest is not None
+        self._qom_props(qom_path)  # BoardError naming what exists instead
+        passed = self._passed_to(qom_path, "unnamed-gpio-in")
+        if passed:  # qtest would answer OK and intercept nothing: no line would ever be seen
+            raise BoardError(f"the input lines of {qom_path} are not its own to intercept{passed}")
         self._m.qtest.irq_intercept_in(qom_path)
         self.intercepted = qom_path
 
@@ -110,15 +116,32 @@ class IrqMonitor:
         return inputs, outputs
 
     def _passed_to(self, qom_path: str, name: str) -> str:
-        """A hint naming the parent that carries the device's unnamed lines `name`, if it does."""
-        parent = qom_path.rstrip("/").rpartition("/")[0]
+        """A hint naming the parent that carries the device's unnamed lines `name`, if it does.
+
+        Inputs are told exactly: the parent's alias `name[0]` resolves to this device's line (a
+        parent may carry another child's inputs, as the nRF51 SoC carries its GPIO block's
+        beside the CPU's). An output alias resolves to what the line drives, the same through
+        the parent as on the device, so outputs go by the name alone."""
+        dev = qom_path.rstrip("/")
+        parent = dev.rpartition("/")[0]
         if not parent:
             return ""
         try:
             links = _gpio_counts(self._qom_props(parent), "link<irq>")
         except BoardError:
             return ""
-        return f"; they are passed on to {parent}: use that path" if name in links else ""
+        if name not in links:
+            return ""
+        if not name.endswith("-in"):
+            return f"; they are passed on to {parent}: use that path"
+        assert self._m.monitor is not None
+        try:
+            target = self._m.monitor.execute("qom-get", {"path": parent, "property": f"{name}[0]"})
+        except QmpError:
+            return ""
+        if isinstance(target, str) and target.startswith(dev + "/"):
+            return f"; they are passed on to {parent}: use that path"
+        return ""
 
     def set_in(self, qom_path: str, name: str, n: int, level: int | bool) -> None:
         """Drive input line `name`[n] of a device (qtest set_irq_in); "unnamed" stands for
@@ -159,8 +182,9 @@ class IrqMonitor:
         self.intercepted = qom_path
 
     async def intercept_controller(self) -> str:
-        """Intercept the machine's interrupt controller (IOAPIC on x86, GIC on arm), found by
-        QOM type; returns its path. Lines are then IOAPIC GSIs / GIC SPI numbers."""
+        """Intercept the machine's interrupt controller (IOAPIC on x86, GIC on Cortex-A, the
+        armv7m container that carries the NVIC's inputs on Cortex-M), found by QOM type;
+        returns its path. Lines are then IOAPIC GSIs / GIC SPI numbers / NVIC IRQ numbers."""
         if self.intercepted is not None:
             return self.intercepted
         types = CONTROLLER_TYPES[self._m.spec.arch]

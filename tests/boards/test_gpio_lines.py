@@ -52,3 +52,15 @@ async def test_bad_paths_and_lines_say_what_exists() -> None:
         with pytest.raises(BoardError, match="sysbus-irq"):  # 7.2 cannot intercept those
             m.irq.intercept_out("/machine/nrf51/timer[0]")
         assert m.alive  # nothing reached QEMU's asserts
+
+
+@pytest.mark.parametrize("board, container", [("mps2-an385", "/machine/armv7m"),
+                                              ("microbit", "/machine/nrf51/armv6m")])
+async def test_cortex_m_interrupts_are_intercepted_on_the_cpu_container(board: str,
+                                                                        container: str) -> None:
+    """The NVIC's inputs are passed on to the armv7m container; qtest intercepts only a
+    device's own lines, so intercepting the NVIC itself would answer OK and see nothing."""
+    async with Machine(MachineSpec(arch="arm", machine=board)) as m:
+        with pytest.raises(BoardError, match=f"passed on to {container}: use that path"):
+            m.irq.intercept(f"{container}/nvic")
+        assert await m.irq.intercept_controller() == container

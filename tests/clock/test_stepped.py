@@ -175,3 +175,25 @@ def test_without_cap_sys_nice_the_clock_refuses_to_start() -> None:
     pid = int(out.stdout.split()[1])
     left = [p.name for p in Path("/dev/shm").iterdir() if p.name.startswith(f"driverkit-{pid}-")]
     assert left == [], "the machine's private dir outlived the refusal"
+
+
+CMSDK_TIMER1 = 0x40001000  # mps2-an385 APB timer 1; NVIC inputs 8 (timer 0) and 9 (timer 1)
+
+
+@pytest.mark.parametrize("reloads, first", [((300, 100), 9), ((100, 300), 8)])
+async def test_timers_due_inside_one_step_fire_in_their_order(reloads: tuple[int, int],
+                                                              first: int) -> None:
+    """Two CMSDK timers expire inside one 1000-tick step: their interrupt lines rise in the
+    order of their deadlines (not of their line numbers), each once (INTSTATUS holds)."""
+    async with Machine(MachineSpec(arch="arm", machine="mps2-an385", clock="stepped")) as m:
+        await m.irq.intercept_controller()
+        for base, reload in zip((CMSDK_TIMER0, CMSDK_TIMER1), reloads):
+            t = m.ioremap(base, 0x1000)
+            t.writel(0x8, reload)
+            t.writel(0x4, reload)
+            t.writel(0x0, 0x9)  # enable + interrupt enable
+        m.trace.clear()
+        m.clock_step(1000 * 40)  # 40 ns APB ticks
+        raised = [e.addr for e in m.trace.events if e.op == "irq" and e.value]
+        assert raised == [first, 17 - first], raised
+        assert m.irq.level(8) and m.irq.level(9)
