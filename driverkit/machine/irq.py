@@ -73,7 +73,12 @@ class IrqMonitor:
                 f"IRQs of {self.intercepted} are already intercepted; qtest allows one device"
             )
         assert self._m.qtest is not None
-        self._qom_props(qom_path)  # BoardError naming what exists instead
+        props = self._qom_props(qom_path)  # BoardError naming what exists instead
+        own = {**_gpio_counts(props, "child<irq>"), **_gpio_counts(props, "link<irq>")}
+        if "unnamed-gpio-in" not in own:  # qtest intercepts unnamed lists only, silently
+            have = ", ".join(f"{k}[{v}]" for k, v in sorted(own.items())) or "none"
+            raise BoardError(f"{qom_path} has no unnamed input lines qtest can intercept (its "
+                             f"lines: {have}); intercept_controller() finds the machine's")
         passed = self._passed_to(qom_path, "unnamed-gpio-in")
         if passed:  # qtest would answer OK and intercept nothing: no line would ever be seen
             raise BoardError(f"the input lines of {qom_path} are not its own to intercept{passed}")

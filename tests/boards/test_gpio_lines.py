@@ -63,4 +63,6 @@ async def test_cortex_m_interrupts_are_intercepted_on_the_cpu_container(board: s
     async with Machine(MachineSpec(arch="arm", machine=board)) as m:
         with pytest.raises(BoardError, match=f"passed on to {container}: use that path"):
             m.irq.intercept(f"{container}/nvic")
+        with pytest.raises(BoardError, match="no unnamed input lines"):
+            m.irq.intercept("/machine")
         assert await m.irq.intercept_controller() == container
