@@ -11,9 +11,10 @@ from ..errors import InvalidWidth
 
 
 def add_width_policy(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--invalid-width", choices=["warn", "error"], default="warn",
+    p.add_argument("--invalid-width", choices=["warn", "error"], default="error",
                    help="when QEMU rejects the access (a width the device does not take, "
-                   "nothing there): warn and flag the value (default) or fail (exit 2)")
+                   "nothing there): fail with InvalidWidth, exit 2 (default: the value would "
+                   "not be the device's), or warn and print the value flagged")
 
 
 @contextmanager
@@ -44,6 +45,6 @@ def rejections(m, args: argparse.Namespace, what: str) -> list[str]:
     if len(found) > 8:
         msgs.append(f"... and {len(found) - 8} more")
     head = f"{what}: QEMU did not perform the access, the value is not the device's"
-    if getattr(args, "invalid_width", "warn") == "error":
+    if getattr(args, "invalid_width", "error") == "error":
         raise InvalidWidth(head + ": " + "; ".join(msgs))
     return [head] + msgs

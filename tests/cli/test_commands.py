@@ -77,14 +77,16 @@ def test_devmem_forms_padding_and_readback(board):
 
 
 def test_width_qemu_drops_is_reported_not_printed_as_a_value(board):
-    r = board("peek", "0xfed00000", "--width", "16")
-    assert r.returncode == 0 and r.stdout == "0x0000\n"
+    r = board("peek", "0xfed00000", "--width", "16")  # by default an error: no value printed
+    assert r.returncode == 2 and r.stdout == "", r
     assert "QEMU did not perform the access" in r.stderr
     assert "16-bit read at offset 0x0 of region 'hpet': invalid size" in r.stderr
-    out = board.json("peek", "0xfed00000", "h")
-    assert out["valid"] is False and "invalid size" in " ".join(out["warnings"])
-    err = board.json("peek", "0xfed00000", "8", "--invalid-width", "error", rc=2)
+    err = board.json("peek", "0xfed00000", "8", rc=2)
     assert err["type"] == "InvalidWidth"
+    r = board("peek", "0xfed00000", "--width", "16", "--invalid-width", "warn")
+    assert r.returncode == 0 and r.stdout == "0x0000\n" and "did not perform" in r.stderr
+    out = board.json("peek", "0xfed00000", "h", "--invalid-width", "warn")
+    assert out["valid"] is False and "invalid size" in " ".join(out["warnings"])
     ok = board.json("peek", "0xfed00000", "w")  # 32-bit is what HPET takes: no warning
     assert ok["valid"] is True and "warnings" not in ok and ok["value"] == 0x8086A201
 
