@@ -8,6 +8,7 @@ to its command (IRQ lines, posted writes and late replies included).
 from __future__ import annotations
 
 import base64
+import binascii
 import socket
 from typing import Callable
 
@@ -167,13 +168,23 @@ class QtestChannel(QtestWire):
     def read_bytes(self, addr: int, n: int) -> bytes:
         _check_addr(addr, max(n, 1))
         _check_count(n)
-        out = bytearray()
-        while len(out) < n:
-            chunk = min(BULK_CHUNK, n - len(out))
-            out += base64.b64decode(self.command(f"b64read {addr + len(out):#x} {chunk:#x}"))
-        if len(out) != n:
-            raise QtestError(f"b64read returned {len(out)} bytes, expected {n}")
-        return bytes(out)
+        parts = []
+        got = 0
+        while got < n:
+            chunk = min(BULK_CHUNK, n - got)
+            wire = b"b64read 0x%x 0x%x\n" % (addr + got, chunk)
+            line = self.one(wire)
+            if not line.startswith(b"OK "):
+                self._ok(wire, line)  # raises, naming QEMU's answer
+            # decoded straight from the reply's bytes: no str round trip, one copy per chunk
+            part = binascii.a2b_base64(memoryview(line)[3:])
+            got += len(part)
+            parts.append(part)
+            if len(part) != chunk:
+                break
+        if got != n:
+            raise QtestError(f"b64read returned {got} bytes, expected {n}")
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def write_bytes(self, addr: int, data: bytes) -> None:
         _check_addr(addr, max(len(data), 1))
