@@ -65,12 +65,14 @@ class _CmsdkDriver(Driver):
     base: ClassVar[int]
 
     @classmethod
-    async def probe(cls, machine: "Machine"):
-        regs = cls.Regs(machine.ioremap(cls.base, SIZE, name=cls.name))
+    async def probe(cls, machine: "Machine", base: int | None = None):
+        """The device at `base` (default: the board's first one, e.g. TIMER0)."""
+        base = cls.base if base is None else base
+        regs = cls.Regs(machine.ioremap(base, SIZE, name=cls.name))
         want = cls.Regs._members["pid0"].reset
         got = regs.pid0.read()  # type: ignore[attr-defined]
         if got != want:
-            raise DeviceRefused(f"no {cls.name} at {cls.base:#x}: PID0 reads {got:#x}, "
+            raise DeviceRefused(f"no {cls.name} at {base:#x}: PID0 reads {got:#x}, "
                                 f"expected {want:#x}")
         return cls(machine, regs)
 

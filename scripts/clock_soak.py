@@ -20,6 +20,7 @@ import sys
 import time
 
 from driverkit import Machine, MachineSpec
+from driverkit.devices.cmsdk import CmsdkTimer
 
 STEPS = [13_000, 40, 4_000, 123_456, 1_000_000, 77, 2_500_000, 999]
 
@@ -38,9 +39,7 @@ async def x86() -> list[int]:
 async def cmsdk() -> list[int]:
     async with Machine(MachineSpec(arch="arm", machine="mps2-an385", clock="stepped")) as m:
         t = m.ioremap(0x40000000, 0x1000)
-        t.writel(0x8, 5000)
-        t.writel(0x4, 5000)
-        t.writel(0x0, 0x9)
+        (await CmsdkTimer.probe(m)).start(5000)
         out = []
         for ns in STEPS:
             m.clock_step(ns)

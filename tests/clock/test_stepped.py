@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from driverkit import Machine, MachineSpec
+from driverkit.devices.cmsdk import CmsdkTimer
 from driverkit.errors import BoardError, ClockError, ConfigError, DmaError
 
 HPET = 0xFED00000
@@ -57,9 +58,7 @@ async def test_timer_fires_at_its_time_inside_a_step() -> None:
     in (4000, 4020]), whatever step sizes reach there."""
     async with Machine(MachineSpec(arch="arm", machine="mps2-an385", clock="stepped")) as m:
         t = m.ioremap(CMSDK_TIMER0, 0x1000)
-        t.writel(0x8, 100)  # RELOAD
-        t.writel(0x4, 100)  # VALUE
-        t.writel(0x0, 0x9)  # CTRL: enable + interrupt enable
+        (await CmsdkTimer.probe(m)).start(100)  # RELOAD = VALUE = 100, enable + interrupt
         m.clock_step(1987)
         m.clock_step(2013)
         assert (t.readl(0x4), t.readl(0xC)) == (1, 0)
@@ -74,9 +73,7 @@ def timer_trace(board_steps: list[int]) -> list[int]:
         async with Machine(MachineSpec(arch="arm", machine="mps2-an385",
                                        clock="stepped")) as m:
             t = m.ioremap(CMSDK_TIMER0, 0x1000)
-            t.writel(0x8, 0x1000)
-            t.writel(0x4, 0x1000)
-            t.writel(0x0, 0x9)
+            (await CmsdkTimer.probe(m)).start(0x1000)
             out = []
             for ns in board_steps:
                 m.clock_step(ns)
@@ -188,10 +185,7 @@ async def test_timers_due_inside_one_step_fire_in_their_order(reloads: tuple[int
     async with Machine(MachineSpec(arch="arm", machine="mps2-an385", clock="stepped")) as m:
         await m.irq.intercept_controller()
         for base, reload in zip((CMSDK_TIMER0, CMSDK_TIMER1), reloads):
-            t = m.ioremap(base, 0x1000)
-            t.writel(0x8, reload)
-            t.writel(0x4, reload)
-            t.writel(0x0, 0x9)  # enable + interrupt enable
+            (await CmsdkTimer.probe(m, base)).start(reload)  # enable + interrupt enable
         m.trace.clear()
         m.clock_step(1000 * 40)  # 40 ns APB ticks
         raised = [e.addr for e in m.trace.events if e.op == "irq" and e.value]
