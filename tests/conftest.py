@@ -28,3 +28,15 @@ def no_leaks_after_the_suite():
     children = qemu_children()
     assert not children, f"QEMU processes left running: {children}"
     assert not leftovers, f"machine temp dirs left behind: {leftovers}"
+
+
+@pytest.fixture(scope="session")
+def arm64_guest():
+    """The arm64 Linux guest scripts/build-guest made; the test skips, saying why, without it."""
+    from driverkit.errors import ArtifactMissing
+    from driverkit.guest import GuestArtifacts
+
+    try:
+        return GuestArtifacts.locate(arch="aarch64")
+    except ArtifactMissing as exc:
+        pytest.skip(f"arm64 Linux guest not built: {exc}")

@@ -10,14 +10,12 @@ import os
 import pytest
 
 from driverkit.errors import (
-    ArtifactMissing,
     CmdlineError,
     ConfigError,
     DeviceTreeError,
     NotAKernelImage,
     ReservedMemoryError,
 )
-from driverkit.guest import GuestArtifacts
 from driverkit.machine.dtb import virt_dtb
 from driverkit.mem.arm64 import Arm64Image, NotAnArm64Image, plan_arm64, virt_layout
 from driverkit.mem.arm64.boot import pgtable_pages
@@ -28,11 +26,8 @@ MiB = 1 << 20
 
 
 @pytest.fixture(scope="module")
-def art():
-    try:
-        return GuestArtifacts.locate(arch="aarch64")
-    except ArtifactMissing as exc:
-        pytest.skip(f"arm64 guest not built: {exc}")
+def art(arm64_guest):
+    return arm64_guest
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,6 @@ import json
 
 import pytest
 
-from driverkit.errors import ArtifactMissing
-from driverkit.guest import GuestArtifacts
 from driverkit.guest.memcheck_arm64 import memcheck_arm64
 from driverkit.mem.dt import ReservedNode
 
@@ -41,11 +39,8 @@ MATRIX = {
 
 
 @pytest.fixture(scope="module")
-def artifacts():
-    try:
-        return GuestArtifacts.locate(arch="aarch64")
-    except ArtifactMissing as exc:
-        pytest.skip(f"arm64 Linux guest not built: {exc}")
+def artifacts(arm64_guest):
+    return arm64_guest
 
 
 @pytest.mark.parametrize("name", list(MATRIX))
