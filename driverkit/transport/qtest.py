@@ -176,8 +176,13 @@ class QtestChannel(QtestWire):
             line = self.one(wire)
             if not line.startswith(b"OK "):
                 self._ok(wire, line)  # raises, naming QEMU's answer
-            # decoded straight from the reply's bytes: no str round trip, one copy per chunk
-            part = binascii.a2b_base64(memoryview(line)[3:])
+            # decoded straight from the reply's bytes: no str round trip, one copy per chunk;
+            # strict, so a damaged reply is an error, never other bytes
+            try:
+                part = binascii.a2b_base64(memoryview(line)[3:], strict_mode=True)
+            except binascii.Error as exc:
+                raise QtestError(f"b64read at {addr + got:#x}: QEMU's reply is not base64 "
+                                 f"({exc})") from None
             got += len(part)
             parts.append(part)
             if len(part) != chunk:
