@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from os import PathLike, fspath
 from pathlib import Path
 
@@ -157,6 +157,12 @@ class MachineSpec:
     def memory_bytes(self) -> int:
         """The RAM size in bytes (memory is normalised to int at construction)."""
         return int(self.memory)
+
+    def to_dict(self) -> dict:
+        """Every field as plain JSON-able data (`extra` aside): MachineSpec(**d) is the same
+        spec again (session spec files, trace headers)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     def with_(self, **changes: object) -> "MachineSpec":
         """A copy with some fields changed (validated again)."""

@@ -84,11 +84,7 @@ async def collect(m: Any, dest: Path) -> str:
 
 def spec_dict(spec: Any) -> dict[str, Any]:
     """A MachineSpec as plain JSON-able fields (recorded in trace headers)."""
-    from dataclasses import asdict
-
-    d = asdict(spec)
-    d.pop("extra", None)
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+    return spec.to_dict()
 
 
 def reset_dir(path: Path) -> Path:

@@ -14,7 +14,6 @@ from ..errors import SessionError
 from ..machine.spec import MachineSpec
 from .client import Session, names, pid_alive, read_info
 from .paths import claim_session_dir, remove_session_dir, session_dir
-from .supervisor import spec_to_json
 
 START_SLACK = 20.0  # seconds beyond the machine's own startup deadline (Python import, QMP)
 STOP_TIMEOUT = 15.0
@@ -32,8 +31,7 @@ def start(name: str, spec: MachineSpec) -> dict:
                                f"another name or `driverkit stop {name}`") from None
         raise SessionError(f"session {name!r} exists but its supervisor is gone; "
                            f"`driverkit stop {name}` removes it") from None
-    (d / "spec.json").write_text(json.dumps({**spec_to_json(spec),
-                                             "startup_timeout": spec.startup_timeout}))
+    (d / "spec.json").write_text(json.dumps(spec.to_dict()))  # every field: the same machine
     log = open(d / "log", "wb")
     try:
         proc = subprocess.Popen(

@@ -27,6 +27,7 @@ from .protocol import MAX_LINE, decode, encode
 
 
 def spec_to_json(spec: MachineSpec) -> dict:
+    """The summary `sessions` and `status` show (the whole spec is MachineSpec.to_dict)."""
     return {"arch": spec.arch, "machine": spec.machine, "memory": spec.memory_bytes,
             "devices": list(spec.devices), "firmware": spec.firmware, "accel": spec.accel}
 

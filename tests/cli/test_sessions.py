@@ -105,6 +105,21 @@ def test_python_attaches_to_a_session(cli, monkeypatch):
     assert cli("peek", "0x3000", "h", "--session", "py").stdout == "0x1234\n"
 
 
+def test_a_session_started_from_python_gets_the_whole_spec(cli, monkeypatch):
+    """Every MachineSpec field reaches the supervisor's machine, not only the ones the CLI sets."""
+    from driverkit import MachineSpec
+    from driverkit.session import start, stop
+
+    monkeypatch.setenv("DRIVERKIT_SESSION_DIR", str(cli.session_dir))
+    st = start("full", MachineSpec(shared_ram=False, extra_args=["-name", "dk-full-spec"]))
+    try:
+        argv = Path(f"/proc/{st['qemu_pid']}/cmdline").read_bytes().split(b"\0")
+        assert b"dk-full-spec" in argv
+        assert not any(b"memory-backend-file" in a for a in argv)  # shared_ram=False held
+    finally:
+        stop("full")
+
+
 def test_the_per_user_root_goes_with_the_last_session(cli):
     """Without DRIVERKIT_SESSION_DIR the root is the user's (here under XDG_RUNTIME_DIR): made
     by the first start, gone after the last stop, and never made by a mere listing."""
