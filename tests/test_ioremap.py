@@ -139,3 +139,17 @@ async def test_ioport_map_reads_fw_cfg_signature():
         fw = m.ioport_map(0x510, 2)
         fw.writew(0, 0x0000)  # select the signature key
         assert bytes(fw.readb(1) for _ in range(4)) == b"QEMU"
+
+
+async def test_raw_qtest_widths_are_checked_also_once_the_register_is_cached():
+    """(a, True) == (a, 1) and (a, 4.0) == (a, 4) as cache keys: a warm register must not let
+    a bool or float width through where a cold one refused it."""
+    async with Machine(MachineSpec()) as m:
+        assert m.qtest.read(HPET, 4) == 0x8086A201
+        for width in (4.0, True):
+            with pytest.raises(WidthError):
+                m.qtest.read(HPET, width)  # type: ignore[arg-type]
+        m.qtest.write(HPET + 0x10, 4, 0)
+        with pytest.raises(WidthError):
+            m.qtest.write(HPET + 0x10, 4.0, 0)  # type: ignore[arg-type]
+        assert m.alive

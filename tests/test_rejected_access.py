@@ -132,3 +132,20 @@ async def test_the_policy_can_be_chosen_before_start():
     async with m:
         assert m.access_policy is None
         assert m.ioremap(HPET, 0x400).readw(0) == 0
+
+
+def test_the_log_reader_never_turns_an_unreadable_log_into_nothing_refused(tmp_path):
+    """The log file itself (no QEMU needed): missing is "nothing logged yet"; unreadable is an
+    error; a flood past MAX_CHUNK says what it skipped before the newest lines."""
+    from driverkit.errors import MachineError
+    from driverkit.transport.guest_errors import MAX_CHUNK, GuestErrorLog
+
+    assert GuestErrorLog(tmp_path / "not-yet.log").take() == []
+    with pytest.raises(MachineError, match="cannot read QEMU's guest_errors log"):
+        GuestErrorLog(tmp_path).take()  # a directory: open works, the read fails
+    line = b"Invalid read at addr 0x0, size 2, region 'hpet', reason: invalid size (min:4 max:4)\n"
+    flood = tmp_path / "flood.log"
+    flood.write_bytes(line * (2 * MAX_CHUNK // len(line)))
+    got = GuestErrorLog(flood).take()
+    assert got[0].region == "(QEMU's log)" and "bytes of it skipped" in got[0].reason
+    assert len(got) > 1000 and all(r.region == "hpet" for r in got[1:])

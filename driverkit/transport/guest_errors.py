@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from ..errors import ConfigError, DriverkitError, InvalidWidth, RejectedAccessWarning
+from ..errors import ConfigError, DriverkitError, InvalidWidth, MachineError, RejectedAccessWarning
 from .qtest_wire import QtestWire
 
 LINE_RE = re.compile(
@@ -72,7 +72,12 @@ class GuestErrorLog:
         self.close()
 
     def take(self) -> list[RejectedAccess]:
-        """Rejected accesses logged since the previous call (oldest first)."""
+        """Rejected accesses logged since the previous call (oldest first).
+
+        No log file yet is "nothing logged" (QEMU makes it at its first line); any other
+        failure to read it raises, since it would make every refused access look performed.
+        More than MAX_CHUNK since the last look: the newest lines, after one entry that says
+        how much was skipped."""
         try:
             if self._fd is None:
                 self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
@@ -81,13 +86,20 @@ class GuestErrorLog:
                 return []
             start = max(self._pos, size - MAX_CHUNK)
             data = os.pread(self._fd, MAX_CHUNK, start)
-        except OSError:
+        except FileNotFoundError:
             return []
+        except OSError as exc:
+            raise MachineError(f"cannot read QEMU's guest_errors log {self.path}: {exc}; "
+                               "refused accesses could not be told from performed ones") from exc
         end = data.rfind(b"\n")
         if end < 0:
             return []
-        self._pos = start + end + 1
         out = []
+        if start > self._pos:
+            out.append(RejectedAccess("access", 0, 0, "(QEMU's log)",
+                                      f"{start - self._pos} bytes of it skipped: more than "
+                                      f"{MAX_CHUNK} logged since the last look"))
+        self._pos = start + end + 1
         for line in data[: end + 1].decode(errors="replace").splitlines():
             m = LINE_RE.search(line)
             if m:

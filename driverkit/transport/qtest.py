@@ -126,7 +126,9 @@ class QtestChannel(QtestWire):
 
     def _read_cmd(self, addr: int, width: int) -> bytes:
         wire = self._read_wire.get((addr, width))
-        if wire is None or addr.__class__ is not int:  # first read of this register: validate
+        # first read of this register: validate (a bool or float width equals its int in the
+        # cache key, so its class is checked too)
+        if wire is None or addr.__class__ is not int or width.__class__ is not int:
             _check_width(width)
             _check_addr(addr, width)
             wire = f"{_READ[width]} {addr:#x}\n".encode("ascii")
@@ -155,7 +157,7 @@ class QtestChannel(QtestWire):
 
     def write(self, addr: int, width: int, value: int) -> None:
         prefix = self._write_wire.get((addr, width))
-        if prefix is None or addr.__class__ is not int:
+        if prefix is None or addr.__class__ is not int or width.__class__ is not int:
             _check_width(width)
             _check_addr(addr, width)
             prefix = f"{_WRITE[width]} {addr:#x} ".encode("ascii")

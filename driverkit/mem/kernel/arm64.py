@@ -106,7 +106,7 @@ class Arm64Image:
         if not m:
             raise NotAnArm64Image(f"{name}: no 'Linux version' banner (compressed Image?)")
         release = m.group(1).decode("ascii", "replace")
-        sizes = _btf_sizes(data)
+        sizes = _btf_sizes(data, name)
         return cls(name, text_offset, image_size, flags, stext, initdata, edata, release,
                    m.group(0).decode("ascii", "replace"), sizes,
                    KNOWN_INIT_SECTIONS.get(release))
@@ -141,15 +141,16 @@ def _pe_sections(data: bytes, name: str) -> tuple[int, int, int]:
     return text_va, data_va, data_va + data_raw
 
 
-def _btf_sizes(data: bytes) -> dict[str, int]:
-    """struct sizes (BTF_STRUCTS) and the .data..percpu size from the image's .BTF."""
+def _btf_sizes(data: bytes, name: str) -> dict[str, int]:
+    """struct sizes (BTF_STRUCTS) and the .data..percpu size from the image's .BTF ({} when
+    the build has none; an unreadable one is an error, not the defaults, as on x86)."""
     i = data.find(BTF_HEADER)
     if i < 0:
         return {}
     try:
         out = struct_sizes(data[i:], set(BTF_STRUCTS), {".data..percpu"})
-    except BtfError:
-        return {}
+    except BtfError as exc:
+        raise NotAnArm64Image(f"{name}: its .BTF is unreadable: {exc}") from None
     if ".data..percpu" in out:
         out["percpu_static"] = out.pop(".data..percpu")
     return out
