@@ -208,3 +208,10 @@ async def test_accel_auto_uses_kvm_only_after_a_real_probe():
         assert m.spec.accel == ("kvm" if usable else "tcg")
         assert m.accel_reason == why
         assert m.ioremap(0xFED00000, 8).readl(0) == 0x8086A201
+
+
+async def test_io_timeout_set_after_start_reaches_the_channels():
+    async with Machine(MachineSpec()) as m:
+        m.io_timeout = 1.5
+        assert m.qtest.timeout == 1.5 and m.monitor.timeout == 1.5
+        assert m.ioremap(0xFED00000, 0x400).readl(0) == 0x8086A201

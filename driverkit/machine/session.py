@@ -53,8 +53,9 @@ Setup = Callable[[str, "SharedRam | None"], Awaitable[None]]
 """Run by start() once QEMU answers: given QEMU's `info mtree -f` text and the shared RAM."""
 
 
-def _weak(method: Callable[..., Any]) -> Callable[..., Any]:
-    """A callback for the event loop or a channel that does not keep its Machine alive."""
+def weak_callback(method: Callable[..., Any]) -> Callable[..., Any]:
+    """`method`, held weakly: a callback for the event loop or a channel (which the loop
+    keeps) that does not keep its Machine alive, so a dropped Machine is still reaped."""
     ref = weakref.WeakMethod(method)
 
     def call(*args: Any) -> Any:
@@ -100,7 +101,7 @@ class QemuSession:
                  on_event: Callable[[dict], None] | None = None) -> None:
         self.spec = spec
         self.life = Lifecycle(f"machine#{next(_serial)} ({spec.arch} {spec.machine})")
-        self.io_timeout = 5.0
+        self._io_timeout = 5.0
         self.trace = trace
         self.console = SerialConsole()
         self.qmp = QMPClient(f"driverkit-{os.getpid()}")
@@ -129,6 +130,18 @@ class QemuSession:
         self._eof_while_running = False
 
     # --- state ------------------------------------------------------------------------------
+
+    @property
+    def io_timeout(self) -> float:
+        """Deadline in s for each qtest and monitor reply; a change reaches running channels."""
+        return self._io_timeout
+
+    @io_timeout.setter
+    def io_timeout(self, value: float) -> None:
+        self._io_timeout = value
+        for channel in (self.qtest, self.monitor):
+            if channel is not None:
+                channel.timeout = value
 
     @property
     def state(self) -> MachineState:
@@ -226,20 +239,21 @@ class QemuSession:
         log.debug("%s: QEMU pid %d: %s", self.life.name, self.process.pid, " ".join(argv))
         loop = asyncio.get_running_loop()
         self._exit = self.process.watch(loop)
-        self._exit.add_done_callback(_weak(self._on_exit))
+        self._exit.add_done_callback(weak_callback(self._on_exit))
 
         await self._until_alive(self.qmp.connect(ours[0]), "the QMP handshake")
-        self._event_task = loop.create_task(_collect_events(self.qmp, _weak(self._on_event)))
+        self._event_task = loop.create_task(
+            _collect_events(self.qmp, weak_callback(self._on_event)))
         # QEMU's memory map is read while qtest and the serial port are set up (one QMP round
         # trip off the launch path).
         mtree = loop.create_task(self.hmp("info mtree -f"))
         try:
             self._loop, self._loop_thread = loop, threading.get_ident()
             self.qtest = qtest = QtestChannel(ours[1], timeout=self.io_timeout,
-                                              on_closed=_weak(self._channel_closed),
-                                              on_posted=_weak(self._schedule_flush))
+                                              on_closed=weak_callback(self._channel_closed),
+                                              on_posted=weak_callback(self._schedule_flush))
             qtest.add_irq_listener(self.trace.irq)
-            qtest.add_irq_listener(_weak(self._on_irq))
+            qtest.add_irq_listener(weak_callback(self._on_irq))
             fd = ours[1].fileno()
 
             def poll_qtest() -> None:  # holds the channel, not the Machine
@@ -249,7 +263,7 @@ class QemuSession:
 
             loop.add_reader(fd, poll_qtest)
             held.readers.append((loop, fd))
-            await self.console.attach(ours[2], _weak(self._death_error))
+            await self.console.attach(ours[2], weak_callback(self._death_error))
             held.loop = loop
             held.on_loop += [self._event_task.cancel, self.console.detach,
                              _disconnect_later(self.qmp, loop)]
@@ -258,7 +272,7 @@ class QemuSession:
         finally:
             await _settle(mtree)
         self.monitor = SyncMonitor(ours[3], timeout=self.io_timeout,
-                                   on_closed=_weak(self._channel_closed))
+                                   on_closed=weak_callback(self._channel_closed))
         if ram_fd is not None and ram_path is not None:
             self.shm = SharedRam(ram_fd, spec.memory_bytes, [], fence=qtest.fence)
             held.closers.append(self.shm.close)  # a dropped machine's too, without waiting for gc
