@@ -52,14 +52,15 @@ def add_json(parser: argparse.ArgumentParser) -> None:
 def add_machine_options(parser: argparse.ArgumentParser) -> None:
     """The machine options every launching command takes."""
     g = parser.add_argument_group("machine")
-    g.add_argument("--arch", default="x86_64", choices=list(ARCHES))
-    g.add_argument("--machine", default=None,
+    d = MACHINE_DEFAULTS
+    g.add_argument("--arch", default=d["arch"], choices=list(ARCHES))
+    g.add_argument("--machine", default=d["machine"],
                    help="q35 (default on x86_64), pc, virt on aarch64, a board on arm")
-    g.add_argument("--memory", default="256M", help="RAM size, e.g. 256M, 4G (default 256M)")
-    g.add_argument("--device", action="append", default=[], metavar="DEV",
+    g.add_argument("--memory", default=d["memory"], help="RAM size, e.g. 256M, 4G (default 256M)")
+    g.add_argument("--device", action="append", default=list(d["device"]), metavar="DEV",
                    help="a QEMU -device string (repeatable), e.g. edu")
-    g.add_argument("--firmware", default="bare", help="bare (default), seabios, or a file")
-    g.add_argument("--accel", default="tcg", choices=list(ACCELS),
+    g.add_argument("--firmware", default=d["firmware"], help="bare (default), seabios, or a file")
+    g.add_argument("--accel", default=d["accel"], choices=list(ACCELS),
                    help="tcg (default), kvm, or auto: kvm only if a probe guest really runs on it")
 
 

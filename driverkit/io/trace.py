@@ -130,6 +130,13 @@ class Trace:
         return [TraceEvent(t - t0, OPS[op], a, w, v, sp, d)
                 for t, op, a, w, v, sp, d in self._raw]
 
+    def last(self) -> TraceEvent | None:
+        """The newest event (without building the whole list), None when there is none."""
+        if not self._raw:
+            return None
+        t, op, a, w, v, sp, d = self._raw[-1]
+        return TraceEvent(t - self._t0, OPS[op], a, w, v, sp, d)
+
     def __iter__(self) -> Iterator[TraceEvent]:
         return iter(self.events)
 

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import weakref
 from pathlib import Path
-from typing import Any, Callable, Self
+from typing import Any, Self
 
 from ..elf import ElfImage
 from ..errors import (
@@ -38,7 +38,7 @@ from .boards import qtest_address_space
 from .clock import SteppedClock
 from .irq import IrqMonitor
 from .pcihost import MachinePciHost
-from .session import QemuSession
+from .session import QemuSession, weak_callback
 from .spec import MachineSpec
 from .state import MachineState
 from .workdir import CREATED_DIRS
@@ -63,18 +63,6 @@ def _from_session(name: str, doc: str, settable: bool = False) -> Any:
         setattr(self.session, name, value)
 
     return property(get, put if settable else None, doc=doc)
-
-
-def _weakly(method: Callable[..., Any]) -> Callable[..., Any]:
-    """`method`, held weakly: for callbacks the session's channels keep (the event loop holds
-    those), so that a dropped Machine is still reaped."""
-    ref = weakref.WeakMethod(method)
-
-    def call(*args: Any) -> Any:
-        fn = ref()
-        return fn(*args) if fn is not None else None
-
-    return call
 
 
 READ_ONLY_QMP = ("qom-list", "qom-get", "qmp_capabilities", "query-", "x-query-")
@@ -108,7 +96,7 @@ class Machine:
                                    on_exit=self.irq._wake, on_release=self._release_space,
                                    on_event=self._on_event)
         self.space = AddressSpace(self.trace, has_ports=spec.arch == "x86_64",
-                                  guard=_weakly(self.check_alive))  # see _setup
+                                  guard=weak_callback(self.check_alive))  # see _setup
         self.firmware_ready = False
         """A real firmware's PCI assignment is complete (set by pci.wait_for_firmware)."""
         self._pci: PciBus | None = None
@@ -175,7 +163,7 @@ class Machine:
         self.space.build_resources()
         if self.guest_errors is not None:
             self._access_check = RejectionCheck(self.guest_errors, "error",
-                                                _weakly(self._locate), qtest,
+                                                weak_callback(self._locate), qtest,
                                                 self.trace.recent_writes)
             self._arm_check()
         if step is not None and gdb is not None and self.process is not None:
@@ -250,7 +238,7 @@ class Machine:
         """
         if _read_only(cmd, args):
             return await self.session.execute(cmd, args, timeout)
-        self.space.invalidate()
+        self.space.stale = True  # re-read after it (below), not before it has run
         try:
             return await self.session.execute(cmd, args, timeout)
         finally:

@@ -67,15 +67,15 @@ async def collect(m: Any, dest: Path) -> str:
     if "spec" not in trace.meta and hasattr(m, "spec"):
         trace.meta.setdefault("spec", spec_dict(m.spec))
     (dest / "trace.jsonl").write_text(trace.to_jsonl(header=True))
-    evs = trace.events
-    last = evs[-1].describe() if evs else "none"
+    newest = trace.last()
+    last = newest.describe() if newest is not None else "none"
     spec = getattr(m, "spec", None)
     what = f"{spec.arch} {spec.machine} {spec.memory_bytes >> 20}M" if spec else repr(m)
     stderr_tail = ""
     if (dest / "qemu.stderr").exists():
         lines = (dest / "qemu.stderr").read_text(errors="replace").strip().splitlines()
         stderr_tail = " | ".join(lines[-3:])
-    summary = (f"machine {what}: {_status(m)}; trace {len(evs)} events (last: {last}); "
+    summary = (f"machine {what}: {_status(m)}; trace {len(trace)} events (last: {last}); "
                f"{len(events)} QMP events"
                + (f"; stderr: {stderr_tail}" if stderr_tail else ""))
     (dest / "summary.txt").write_text(summary + "\n")

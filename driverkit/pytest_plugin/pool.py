@@ -12,10 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import DriverkitError, MachineLeftUnusable
-from ..machine.machine import DEFAULT_ACCESS_CHECK, Machine
+from ..machine.machine import DEFAULT_ACCESS_CHECK, RESET_TIMEOUT, Machine
 from ..machine.spec import MachineSpec
-
-RESET_TIMEOUT = 5.0
 
 
 async def reset_machine(m: Machine) -> None:

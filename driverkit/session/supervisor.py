@@ -83,8 +83,9 @@ class Supervisor:
             dev = m.pci.get(str(kw["bdf"]))
             if method == "cfg_read":
                 return dev.read_config(int(kw["offset"]), int(kw["width"]))
+            # a COMMAND or BAR write can map or unmap MMIO: the qtest write hook marks the
+            # map stale, and the next access that depends on it re-reads it
             dev.write_config(int(kw["offset"]), int(kw["width"]), int(kw["value"]))
-            await m.refresh_memory_map()  # a COMMAND or BAR write can map or unmap MMIO
             return None
         space = {"read": "addr", "write": "addr", "pio_read": "port", "pio_write": "port"}
         if method in space:

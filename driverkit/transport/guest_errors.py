@@ -145,8 +145,7 @@ class RejectionCheck:
         self.writes = writes
         self.policy = policy
         self._wire = wire
-        self._seen = -1
-        log.take()  # what was logged before the check began is not this access's
+        self._seen = -1  # whoever arms the check takes what was logged before it first
 
     @property
     def policy(self) -> str:

@@ -57,7 +57,8 @@ class QtestWire:
         self._rpoll.register(self._fd, select.POLLIN)
         self._wpoll = select.poll()
         self._wpoll.register(self._fd, select.POLLIN | select.POLLOUT)
-        self._timeout = timeout
+        self.timeout = timeout
+        """Deadline in seconds for each wait on QEMU (a reply, or room to send)."""
         self._buf = bytearray()
         self._owed: deque[tuple[int, bytes]] = deque()
         self._out: list[bytes] = []  # commands queued in _owed but not yet sent (tail of it)
@@ -71,22 +72,12 @@ class QtestWire:
         """Called (once per batch) when a posted command is buffered: schedule flush_posted."""
         self._flush_scheduled = False
         self._irq_listeners: list[IrqListener] = []
-        self.irq_levels: dict[int, bool] = {}
         self.replies = 0
         """Replies received so far (a look at QEMU's log can be skipped while it is unchanged:
         QEMU logs what it refused before it replies)."""
         self.stale_replies = 0
         """Late replies to commands whose caller had timed out (counted, then dropped)."""
         self.closed = False
-
-    @property
-    def timeout(self) -> float:
-        """Deadline in seconds for each wait on QEMU (a reply, or room to send)."""
-        return self._timeout
-
-    @timeout.setter
-    def timeout(self, value: float) -> None:
-        self._timeout = value
 
     @property
     def owed(self) -> int:
@@ -105,7 +96,6 @@ class QtestWire:
                                       "the channel is unusable")
             return
         n, level = int(parts[2]), parts[1] == "raise"
-        self.irq_levels[n] = level
         for fn in self._irq_listeners:
             fn(n, level)
 
@@ -226,7 +216,7 @@ class QtestWire:
                 self._raise_closed()
             now = time.monotonic()
             if deadline is None:
-                deadline = now + self._timeout
+                deadline = now + self.timeout
             if now >= deadline:
                 if sent == 0:  # nothing reached QEMU: those commands were never sent
                     first = describe(data.split(b"\n", 1)[0])
@@ -234,10 +224,10 @@ class QtestWire:
                         kind, _w = self._owed.pop()
                         self._posted_owed -= kind == POSTED
                     raise MachineTimeout(f"room to send {count} qtest command(s) "
-                                         f"(first: {first!r})", self._timeout)
+                                         f"(first: {first!r})", self.timeout)
                 self._broken = MachineTimeout("room to send the rest of a qtest command "
                                               "(the channel is unusable: a command is cut)",
-                                              self._timeout)
+                                              self.timeout)
                 raise self._broken
             self._wpoll.poll(max(1, int((deadline - now) * 1000 + 1)))
             self._recv(None)  # replies QEMU is blocked on: read them so it reads ours
@@ -252,14 +242,14 @@ class QtestWire:
         command).
         """
         self._flush()
-        deadline = time.monotonic() + self._timeout
+        deadline = time.monotonic() + self.timeout
         while len(self._owed) > limit:
             if not self._recv(deadline):
                 self._owed = deque((STALE if k == WANTED else k, w) for k, w in self._owed)
                 self._replies.clear()
                 if isinstance(what, bytes):
                     what = f"QEMU's qtest reply to {describe(what)!r}"
-                raise MachineTimeout(what, self._timeout)
+                raise MachineTimeout(what, self.timeout)
             if self._broken is not None:
                 raise self._broken
             if self.closed:

@@ -56,16 +56,11 @@ def register_reader(reader: KernelReader) -> None:
     _READERS[reader.arch] = reader
 
 
-ARM64_IMAGE_MAGIC = b"ARM\x64"
-
-
 def identify_arch(head: bytes) -> str | None:
     """The architecture a kernel image is for, from its first bytes (None: not a kernel)."""
     for reader in _READERS.values():
         if reader.recognizes(head):
             return reader.arch
-    if head[0x38:0x3C] == ARM64_IMAGE_MAGIC:  # arm64 Image header (booting.rst)
-        return "arm64"
     return None
 
 
