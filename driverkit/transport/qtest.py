@@ -219,26 +219,30 @@ class QtestChannel(QtestWire):
                          width)
 
     def irq_intercept_in(self, qom_path: str) -> None:
-        if not isinstance(qom_path, str) or not qom_path or any(c.isspace() for c in qom_path):
-            raise QtestError(f"bad QOM path {qom_path!r}")
+        _check_word(qom_path, "bad QOM path")
         self.command(f"irq_intercept_in {qom_path}")
 
     def irq_intercept_out(self, qom_path: str) -> None:
-        if not isinstance(qom_path, str) or not qom_path or any(c.isspace() for c in qom_path):
-            raise QtestError(f"bad QOM path {qom_path!r}")
+        _check_word(qom_path, "bad QOM path")
         self.command(f"irq_intercept_out {qom_path}")
 
     def set_irq_in(self, qom_path: str, name: str, n: int, level: int) -> None:
         """Drive GPIO input `name`[n] (qtest's name "unnamed" for unnamed inputs). The caller
         checks path, name and index: QEMU aborts on an input that does not exist."""
         for word in (qom_path, name):
-            if not isinstance(word, str) or not word or any(c.isspace() for c in word):
-                raise QtestError(f"bad word {word!r} for set_irq_in")
+            _check_word(word, "bad word", " for set_irq_in")
         self.command(f"set_irq_in {qom_path} {name} {int(n)} {int(level)}")
 
     def sync(self) -> None:
         """Drain posted writes, then a no-op round trip that flushes pending IRQ lines."""
         self.command("endianness")
+
+
+def _check_word(word: object, what: str, where: str = "") -> None:
+    """One word of a qtest command line: a non-empty string without blanks (a blank would
+    split it into two arguments QEMU reads differently)."""
+    if not isinstance(word, str) or not word or any(c.isspace() for c in word):
+        raise QtestError(f"{what} {word!r}{where}")
 
 
 def _target(verb: str, rest: str) -> tuple[int, int]:
