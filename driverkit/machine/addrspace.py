@@ -60,7 +60,6 @@ class AddressSpace:
         self._flat = FlatView([])
         self._mtree: Callable[[], str] | None = None
         self._fence: Callable[[], None] = lambda: None
-        self._qtest_bus: Bus | None = None
         self._mem_bus: Bus | None = None
         self._port_bus: Bus | None = None
         self._overlays: dict[object, tuple[int, int]] = {}
@@ -77,7 +76,6 @@ class AddressSpace:
         """Connect to QEMU: qtest memory and ports, the shared RAM mmap, and a synchronous
         reader of `info mtree -f`; then adopt `flat` (read just now) or read the map.
         The qtest channel's write hook must call note_write (Machine sets it)."""
-        self._qtest_bus = mem_bus
         self._fence = getattr(mem_bus, "fence", None) or (lambda: None)
         self._mem_bus = mem_bus
         self._port_bus = port_bus
@@ -188,9 +186,9 @@ class AddressSpace:
     @property
     def qtest_bus(self) -> Bus:
         """The memory address space through qtest, as it is (reads never change routing)."""
-        if self._qtest_bus is None:
+        if self._mem_bus is None:
             raise MappingError("the address space is not connected to QEMU yet")
-        return self._qtest_bus
+        return self._mem_bus
 
     @property
     def mem_bus(self) -> Bus | None:
