@@ -84,7 +84,8 @@ async def collect(m: Any, dest: Path) -> str:
 
 def spec_dict(spec: Any) -> dict[str, Any]:
     """A MachineSpec as plain JSON-able fields (recorded in trace headers)."""
-    return spec.to_dict()
+    d: dict[str, Any] = spec.to_dict()
+    return d
 
 
 def reset_dir(path: Path) -> Path:
